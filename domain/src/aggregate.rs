@@ -7,15 +7,15 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use crate::commands::{ChildCommand, Corrections, LocatedOutcome};
 use crate::error::CaseError;
-use crate::events::{correctable_fields, ChildEvent};
-use crate::services::{academic_year, statutory, CaseServices, LaPolicy};
-use crate::tracks::{decide_step, DueStep, TrackKind, TrackStep, TrackUpdate, Tracks};
+use crate::events::{ChildEvent, correctable_fields};
+use crate::services::{CaseServices, LaPolicy, academic_year, statutory};
+use crate::tracks::{DueStep, TrackKind, TrackStep, TrackUpdate, Tracks, decide_step};
 use crate::values::{ExclusionReason, LaCode, Name, Sen, Upn, Urn};
 
 /// Who the child is, as registered (and as corrected since).
@@ -33,6 +33,10 @@ pub struct Identity {
 /// A day-one no-show and whether a later arrival (or locating the child) resolved it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoShow {
+    /// The sequence of the `NoShowOnDayOne` entry, so a correction of its
+    /// date reaches this no-show and no other.
+    #[serde(default)]
+    pub sequence: u64,
     pub school_urn: Urn,
     pub date: NaiveDate,
     pub resolved: bool,
@@ -108,7 +112,9 @@ pub struct ChildCase {
     pub version: u64,
     pub identity: Option<Identity>,
     pub former_upns: Vec<Upn>,
-    /// The school the child is on roll at.
+    /// The school the child is on roll at: registered there, arrived there,
+    /// or (after a day-one no-show) due there, which puts the child on its
+    /// admission register.
     pub school_urn: Option<Urn>,
     /// The school the child is expected at next.
     pub destination_urn: Option<Urn>,
@@ -126,6 +132,8 @@ pub struct ChildCase {
     pub removed_without_destination: bool,
     pub referral: Referral,
     pub enquiries: Vec<Enquiry>,
+    /// Set by a permanent exclusion; lifted by reinstatement or by arriving
+    /// at a new school.
     pub permanently_excluded: bool,
     /// Suspension school days per school year.
     pub suspension_days: BTreeMap<i32, u32>,
@@ -145,6 +153,17 @@ fn require_text(field: &'static str, text: &str) -> Result<String, CaseError> {
 fn not_in_future(what: &'static str, date: NaiveDate, today: NaiveDate) -> Result<(), CaseError> {
     if date > today {
         Err(CaseError::DateInFuture { what, date })
+    } else {
+        Ok(())
+    }
+}
+
+fn check_year_group(year_group: Option<u8>) -> Result<(), CaseError> {
+    if year_group.is_some_and(|year| year > 14) {
+        Err(CaseError::InvalidValue {
+            field: "year_group",
+            detail: "a year group is 0 (reception) to 14".to_owned(),
+        })
     } else {
         Ok(())
     }
@@ -180,7 +199,11 @@ impl ChildCase {
         if !self.appeals_pending.is_empty() {
             reasons.push(WatchReason::AppealPending);
         }
-        if self.no_show.as_ref().is_some_and(|no_show| !no_show.resolved) {
+        if self
+            .no_show
+            .as_ref()
+            .is_some_and(|no_show| !no_show.resolved)
+        {
             reasons.push(WatchReason::DayOneNoShow);
         }
         if self.reported_missing {
@@ -219,12 +242,18 @@ impl ChildCase {
         }
         if visits < policy.required_home_visits {
             let short = policy.required_home_visits - visits;
-            missing.push(format!("{short} home visit{}", if short == 1 { "" } else { "s" }));
+            missing.push(format!(
+                "{short} home visit{}",
+                if short == 1 { "" } else { "s" }
+            ));
         }
         if missing.is_empty() {
             None
         } else {
-            Some(format!("{} logged on or after {since}", missing.join(" and ")))
+            Some(format!(
+                "{} logged on or after {since}",
+                missing.join(" and ")
+            ))
         }
     }
 
@@ -255,6 +284,27 @@ impl ChildCase {
                     .add_school_days(since, policy.referral_due_school_days),
             }],
         ))
+    }
+
+    /// Closes the CME track, completing its due steps, if it is open.
+    fn close_cme_track(&self) -> Option<TrackUpdate> {
+        self.tracks.get(TrackKind::Cme).map(|track| TrackUpdate {
+            track: TrackKind::Cme,
+            opened: false,
+            completed: track.due.iter().map(|due| due.step).collect(),
+            due: Vec::new(),
+            closed: true,
+        })
+    }
+
+    /// The child counts as missing only because of a day-one no-show: no
+    /// missing report, no removal without destination, no open referral. An
+    /// arrival that resolves that no-show ends the missing episode; anything
+    /// more is the LA's to close with `RecordChildLocated`.
+    fn missing_only_by_no_show(&self) -> bool {
+        !self.reported_missing
+            && !self.removed_without_destination
+            && self.referral == Referral::None
     }
 
     fn policy<'a>(&self, services: &'a CaseServices) -> &'a LaPolicy {
@@ -288,12 +338,7 @@ impl ChildCase {
                 return Err(CaseError::AlreadyRegistered);
             }
             not_in_future("date of birth", date_of_birth, today)?;
-            if year_group.is_some_and(|year| year > 14) {
-                return Err(CaseError::InvalidValue {
-                    field: "year_group",
-                    detail: "a year group is 0 (reception) to 14".to_owned(),
-                });
-            }
+            check_year_group(year_group)?;
             return Ok(vec![E::ChildRegistered {
                 upn,
                 given_name,
@@ -436,6 +481,11 @@ impl ChildCase {
                     .as_ref()
                     .is_some_and(|no_show| !no_show.resolved && no_show.school_urn == school_urn);
                 E::PupilArrived {
+                    track: if resolved_no_show && self.missing_only_by_no_show() {
+                        self.close_cme_track()
+                    } else {
+                        None
+                    },
                     school_urn,
                     date,
                     resolved_no_show,
@@ -581,7 +631,9 @@ impl ChildCase {
                     due: Vec::new(),
                     closed: false,
                 });
-                track.due.retain(|due| due.step != TrackStep::EnquiriesAndReferral);
+                track
+                    .due
+                    .retain(|due| due.step != TrackStep::EnquiriesAndReferral);
                 track.completed.push(TrackStep::EnquiriesAndReferral);
                 track.due.push(DueStep {
                     step: TrackStep::LaDecision,
@@ -655,13 +707,7 @@ impl ChildCase {
                     la_code,
                     notes,
                     on: today,
-                    track: self.tracks.get(TrackKind::Cme).map(|track| TrackUpdate {
-                        track: TrackKind::Cme,
-                        opened: false,
-                        completed: track.due.iter().map(|due| due.step).collect(),
-                        due: Vec::new(),
-                        closed: true,
-                    }),
+                    track: self.close_cme_track(),
                 }
             }
             C::RecordSuspension {
@@ -800,6 +846,7 @@ impl ChildCase {
                 if let Some(date) = corrected.date.or(corrected.date_of_birth) {
                     not_in_future("corrected date", date, today)?;
                 }
+                check_year_group(corrected.year_group)?;
                 E::EntryCorrected {
                     sequence,
                     corrected_type: entry.clone(),
@@ -842,8 +889,18 @@ impl ChildCase {
                 }
             }
             "NoShowOnDayOne" => {
-                if let (Some(date), Some(no_show)) = (corrected.date, self.no_show.as_mut()) {
-                    no_show.date = date;
+                let Some(date) = corrected.date else { return };
+                if let Some(no_show) = self
+                    .no_show
+                    .as_mut()
+                    .filter(|no_show| no_show.sequence == sequence)
+                {
+                    let recorded = std::mem::replace(&mut no_show.date, date);
+                    // The missing episode began with this no-show: enquiries
+                    // count from the corrected day.
+                    if self.missing_since == Some(recorded) {
+                        self.missing_since = Some(date);
+                    }
                 }
             }
             _ => {}
@@ -922,10 +979,16 @@ impl Aggregate for ChildCase {
                 ..
             } => {
                 if resolved_no_show {
+                    if self.missing_only_by_no_show() {
+                        self.missing_since = None;
+                    }
                     if let Some(no_show) = self.no_show.as_mut() {
                         no_show.resolved = true;
                     }
                 }
+                // A new start: an exclusion from an earlier school no longer
+                // stands in the way of recording one here.
+                self.permanently_excluded = false;
                 self.school_urn = Some(school_urn.clone());
                 self.arrived_at = Some(school_urn);
                 self.in_transition = false;
@@ -933,7 +996,12 @@ impl Aggregate for ChildCase {
             E::NoShowOnDayOne {
                 school_urn, date, ..
             } => {
+                // The child is on the school's admission register from the
+                // first day they were due to attend, arrived or not: that
+                // school makes the enquiries and, with the LA, any removal.
+                self.school_urn = Some(school_urn.clone());
                 self.no_show = Some(NoShow {
+                    sequence: self.version,
                     school_urn,
                     date,
                     resolved: false,
@@ -966,7 +1034,7 @@ impl Aggregate for ChildCase {
                     self.removed_without_destination = true;
                     self.missing_since.get_or_insert(date);
                 } else if let Some(urn) = destination_urn {
-                    self.destination_urn = Some(urn);
+                    self.set_destination(urn);
                 }
             }
             E::CmeReferralRaised { .. } => self.referral = Referral::Raised,
@@ -999,7 +1067,10 @@ impl Aggregate for ChildCase {
                 step: TrackStep::Reinstated,
                 ..
             } => self.permanently_excluded = false,
-            E::UpnReplaced { former_upn, new_upn } => {
+            E::UpnReplaced {
+                former_upn,
+                new_upn,
+            } => {
                 self.former_upns.push(former_upn);
                 if let Some(identity) = self.identity.as_mut() {
                     identity.upn = new_upn;

@@ -61,7 +61,9 @@ pub enum CaseError {
     ReasonCodeCount,
     #[error("a suspension must last at least one school day")]
     ZeroSchoolDays,
-    #[error("suspensions would total {would_be} school days this school year, over the cap of {cap}")]
+    #[error(
+        "suspensions would total {would_be} school days this school year, over the cap of {cap}"
+    )]
     SuspensionCapExceeded { would_be: u32, cap: u32 },
     #[error("the child is already permanently excluded")]
     AlreadyExcluded,

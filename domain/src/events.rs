@@ -105,6 +105,11 @@ pub enum ChildEvent {
         date: NaiveDate,
         /// This arrival resolved a day-one no-show at the same school.
         resolved_no_show: bool,
+        /// Closes the CME track when the resolved no-show was the only
+        /// reason the child was missing. Added after 1.0 as an optional
+        /// field, so older payloads without it still read (as `null`).
+        #[serde(default)]
+        track: Option<TrackUpdate>,
     },
     NoShowOnDayOne {
         #[cfg_attr(feature = "openapi", schema(value_type = String))]
@@ -277,7 +282,8 @@ impl ChildEvent {
     /// The track update this event carries, if any.
     pub fn track_update(&self) -> Option<&TrackUpdate> {
         match self {
-            Self::NoShowOnDayOne { track, .. }
+            Self::PupilArrived { track, .. }
+            | Self::NoShowOnDayOne { track, .. }
             | Self::ChildReportedMissing { track, .. }
             | Self::RemovedFromRoll { track, .. }
             | Self::CmeReferralRaised { track, .. }

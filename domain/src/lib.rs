@@ -12,6 +12,11 @@ pub mod services;
 pub mod tracks;
 pub mod values;
 
+#[cfg(test)]
+mod tests_aggregate;
+#[cfg(test)]
+mod tests_props;
+
 pub use aggregate::{ChildCase, WatchReason};
 pub use commands::ChildCommand;
 pub use error::CaseError;

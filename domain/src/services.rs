@@ -30,7 +30,9 @@ impl SchoolCalendar {
         let mut day = first;
         while day <= last {
             self.holidays.insert(day);
-            day = day.succ_opt().expect("dates in a school calendar are far from chrono's limit");
+            day = day
+                .succ_opt()
+                .expect("dates in a school calendar are far from chrono's limit");
         }
     }
 
@@ -170,8 +172,20 @@ mod tests {
     fn school_days_skip_weekends_and_holidays() {
         let calendar = SchoolCalendar::with_holidays([d("2026-09-07")]);
         // Friday 4th + 1 school day skips the weekend and the Monday holiday.
-        assert_eq!(calendar.add_school_days(d("2026-09-04"), 1), d("2026-09-08"));
-        assert_eq!(calendar.add_school_days(d("2026-09-01"), 15), d("2026-09-22"));
+        assert_eq!(
+            calendar.add_school_days(d("2026-09-04"), 1),
+            d("2026-09-08")
+        );
+        // Fifteen school days after Tuesday 1st: the Monday holiday on the
+        // 7th pushes the deadline from Tuesday 22nd to Wednesday 23rd.
+        assert_eq!(
+            calendar.add_school_days(d("2026-09-01"), 15),
+            d("2026-09-23")
+        );
+        assert_eq!(
+            SchoolCalendar::default().add_school_days(d("2026-09-01"), 15),
+            d("2026-09-22")
+        );
     }
 
     #[test]

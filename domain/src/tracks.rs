@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::services::{statutory, SchoolCalendar};
+use crate::services::{SchoolCalendar, statutory};
 
 /// The kinds of track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -149,7 +149,9 @@ impl Tracks {
             });
         }
         if let Some(track) = self.open.iter_mut().find(|t| t.kind == update.track) {
-            track.due.retain(|due| !update.completed.contains(&due.step));
+            track
+                .due
+                .retain(|due| !update.completed.contains(&due.step));
             track.due.extend(update.due.iter().cloned());
         }
         if update.closed {
@@ -227,9 +229,10 @@ pub fn decide_step(
             if is_due(IndependentReviewPanel) =>
         {
             update.completed.push(IndependentReviewPanel);
-            update
-                .due
-                .push(due_in(BoardReconsideration, statutory::RECONSIDERATION_DAYS));
+            update.due.push(due_in(
+                BoardReconsideration,
+                statutory::RECONSIDERATION_DAYS,
+            ));
         }
         (TrackKind::PermanentExclusion, BoardReconsideration) if is_due(step) => {
             update.completed.push(step);

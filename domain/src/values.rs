@@ -46,7 +46,9 @@ impl Upn {
         }
         for (index, byte) in bytes.iter().enumerate().take(12).skip(1) {
             if !byte.is_ascii_digit() {
-                return Err(UpnError::NotADigit { position: index + 1 });
+                return Err(UpnError::NotADigit {
+                    position: index + 1,
+                });
             }
         }
         let last = bytes[12];
@@ -230,9 +232,18 @@ pub enum Sen {
 pub const EXCLUSION_REASON_CODES: &[(&str, &str)] = &[
     ("PP", "physical assault against a pupil"),
     ("PA", "physical assault against an adult"),
-    ("VP", "verbal abuse or threatening behaviour against a pupil"),
-    ("VA", "verbal abuse or threatening behaviour against an adult"),
-    ("OW", "use or threat of use of an offensive weapon or prohibited item"),
+    (
+        "VP",
+        "verbal abuse or threatening behaviour against a pupil",
+    ),
+    (
+        "VA",
+        "verbal abuse or threatening behaviour against an adult",
+    ),
+    (
+        "OW",
+        "use or threat of use of an offensive weapon or prohibited item",
+    ),
     ("BU", "bullying"),
     ("RA", "racist abuse"),
     ("LG", "abuse against sexual orientation and gender identity"),
@@ -242,8 +253,14 @@ pub const EXCLUSION_REASON_CODES: &[(&str, &str)] = &[
     ("DM", "damage to property"),
     ("TH", "theft"),
     ("DB", "persistent or general disruptive behaviour"),
-    ("MT", "inappropriate use of social media or online technology"),
-    ("PH", "wilful and repeated transgression of public-health measures"),
+    (
+        "MT",
+        "inappropriate use of social media or online technology",
+    ),
+    (
+        "PH",
+        "wilful and repeated transgression of public-health measures",
+    ),
 ];
 
 /// Why a string is not a census exclusion reason code.

@@ -1,0 +1,28 @@
+-- API tokens (stored only as a SHA-256 hash) and the append-only access log.
+create table api_tokens (
+    name        text primary key,
+    token_hash  text not null unique,
+    role        text not null,
+    la_code     text,
+    school_urn  text,
+    created_at  text not null,
+    revoked_at  text
+);
+
+create table access_log (
+    id          bigint generated always as identity primary key,
+    at          timestamptz not null default clock_timestamp(),
+    actor_name  text not null,
+    actor_role  text not null,
+    actor_org   text not null,
+    child_id    text,
+    endpoint    text not null,
+    action      text not null,
+    request_id  text not null
+);
+create index access_log_child on access_log (child_id, id);
+
+create trigger access_log_append_only before update or delete on access_log
+    for each row execute function rollcall_refuse_change();
+create trigger access_log_no_truncate before truncate on access_log
+    for each statement execute function rollcall_refuse_change();

@@ -1,0 +1,479 @@
+//! The projector: a durable, checkpointed reader of the event log that feeds
+//! the read models.
+//!
+//! It reads the log in commit-safe order (on PostgreSQL by `(tx_id,
+//! global_position)` and only below the oldest running transaction, so an
+//! event whose transaction commits late is never skipped; on SQLite by rowid,
+//! which grows in commit order), and applies each batch and moves the
+//! checkpoint in one transaction: a crash anywhere loses nothing and applies
+//! nothing twice. See docs/adr/0002-projector-ordering.md.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use domain::ChildEvent;
+use sqlx::{Any, Row, Transaction};
+use tokio::sync::watch;
+
+use crate::db::{BackendKind, Database};
+use crate::read_models;
+use crate::store::normalise_timestamp;
+
+/// The projections, each with its own checkpoint and tables.
+pub const PROJECTIONS: [&str; 4] = [
+    "child_cases",
+    "destination_changes",
+    "day_one_no_shows",
+    "timeline",
+];
+
+/// The tables each projection owns (and a rebuild empties).
+pub fn tables_of(name: &str) -> &'static [&'static str] {
+    match name {
+        "child_cases" => &[
+            "child_summary",
+            "child_upns",
+            "watchlist",
+            "open_track_steps",
+            "incoming_cohort",
+            "transition_info",
+        ],
+        "destination_changes" => &["destination_changes"],
+        "day_one_no_shows" => &["day_one_no_shows"],
+        "timeline" => &["timeline"],
+        _ => &[],
+    }
+}
+
+/// Why a projection could not advance.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("no projection is named {0:?}; projections are {PROJECTIONS:?}")]
+    UnknownProjection(String),
+    #[error("event at position {position} could not be read: {detail}")]
+    BadEvent { position: i64, detail: String },
+    #[error("the checkpoint of {0} moved under this projector (a rebuild or another projector)")]
+    CheckpointMoved(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// One event read from the log, with its commit-order position.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// The writing transaction's id (0 on SQLite).
+    pub tx: i64,
+    pub position: i64,
+    pub child_id: String,
+    pub sequence: i64,
+    pub event: ChildEvent,
+    pub metadata: HashMap<String, String>,
+    pub recorded_at: String,
+}
+
+impl StoredEvent {
+    /// The day the event says it happened, or the day it was recorded.
+    pub fn date(&self) -> String {
+        self.event.date().map_or_else(
+            || self.recorded_at.chars().take(10).collect(),
+            |date| date.to_string(),
+        )
+    }
+
+    pub fn meta(&self, key: &str) -> &str {
+        self.metadata.get(key).map_or("", String::as_str)
+    }
+}
+
+const PG_READ: &str = "select tx_id::text::bigint as tx, global_position as position, aggregate_id, sequence, \
+     payload::text as payload, metadata::text as metadata, \
+     to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as recorded_at \
+     from events \
+     where aggregate_type = 'child_case' \
+       and (tx_id, global_position) > ($1::text::xid8, $2) \
+       and tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+     order by tx_id, global_position limit $3";
+const SQLITE_READ: &str = "select 0 as tx, rowid as position, aggregate_id, sequence, payload, metadata, recorded_at \
+     from events where aggregate_type = 'child_case' and rowid > $2 \
+     order by rowid limit $3";
+
+/// Reads up to `limit` events after `(last_tx, last_pos)` in commit order.
+pub async fn read_after(
+    db: &Database,
+    last_tx: i64,
+    last_pos: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, ProjectionError> {
+    let sql = match db.kind() {
+        BackendKind::Postgres => PG_READ,
+        BackendKind::Sqlite => SQLITE_READ,
+    };
+    let rows = sqlx::query(sql)
+        .bind(last_tx.to_string())
+        .bind(last_pos)
+        .bind(limit)
+        .fetch_all(db.any())
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let position: i64 = row.try_get("position")?;
+            let bad = |detail: String| ProjectionError::BadEvent { position, detail };
+            let payload: String = row.try_get("payload")?;
+            let metadata: String = row.try_get("metadata")?;
+            Ok(StoredEvent {
+                tx: row.try_get("tx")?,
+                position,
+                child_id: row.try_get("aggregate_id")?,
+                sequence: row.try_get("sequence")?,
+                event: serde_json::from_str(&payload).map_err(|e| bad(e.to_string()))?,
+                metadata: serde_json::from_str(&metadata).map_err(|e| bad(e.to_string()))?,
+                recorded_at: normalise_timestamp(&row.try_get::<String, _>("recorded_at")?),
+            })
+        })
+        .collect()
+}
+
+/// A projection's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Checkpoint {
+    pub last_tx: i64,
+    pub last_pos: i64,
+    pub events_applied: i64,
+    pub updated_at: Option<String>,
+    pub error: Option<String>,
+}
+
+pub async fn checkpoint(db: &Database, name: &str) -> Result<Checkpoint, ProjectionError> {
+    let row = sqlx::query(
+        "select last_tx, last_pos, events_applied, updated_at, error from projection_checkpoints where name = $1",
+    )
+    .bind(name)
+    .fetch_optional(db.any())
+    .await?
+    .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))?;
+    Ok(Checkpoint {
+        last_tx: row.try_get("last_tx")?,
+        last_pos: row.try_get("last_pos")?,
+        events_applied: row.try_get("events_applied")?,
+        updated_at: row.try_get("updated_at")?,
+        error: row.try_get("error")?,
+    })
+}
+
+/// Reads and applies one batch; returns how many events it applied.
+pub async fn run_once(db: &Database, name: &str, batch: i64) -> Result<usize, ProjectionError> {
+    let at = checkpoint(db, name).await?;
+    let events = read_after(db, at.last_tx, at.last_pos, batch).await?;
+    let Some(last) = events.last() else {
+        return Ok(0);
+    };
+    let mut tx = db.any().begin().await?;
+    // Move the checkpoint first: it takes SQLite's write lock before any read
+    // in this transaction, and the guard on the old position refuses the
+    // batch if anyone else moved the checkpoint since we read it.
+    let moved = sqlx::query(
+        "update projection_checkpoints \
+            set last_tx = $1, last_pos = $2, events_applied = events_applied + $3, updated_at = $4, error = null \
+          where name = $5 and last_tx = $6 and last_pos = $7",
+    )
+    .bind(last.tx)
+    .bind(last.position)
+    .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
+    .bind(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+    .bind(name)
+    .bind(at.last_tx)
+    .bind(at.last_pos)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(ProjectionError::CheckpointMoved(name.to_owned()));
+    }
+    apply(db.kind(), &mut tx, name, &events).await?;
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+async fn apply(
+    kind: BackendKind,
+    tx: &mut Transaction<'_, Any>,
+    name: &str,
+    events: &[StoredEvent],
+) -> Result<(), ProjectionError> {
+    match name {
+        "child_cases" => read_models::apply_child_cases(tx, events).await,
+        "destination_changes" => read_models::apply_destination_changes(kind, tx, events).await,
+        "day_one_no_shows" => read_models::apply_day_one_no_shows(kind, tx, events).await,
+        "timeline" => read_models::apply_timeline(kind, tx, events).await,
+        other => Err(ProjectionError::UnknownProjection(other.to_owned())),
+    }
+}
+
+/// Applies batches until the projection has read everything visible now.
+pub async fn catch_up(db: &Database, name: &str, batch: i64) -> Result<u64, ProjectionError> {
+    let mut total = 0u64;
+    loop {
+        let applied = run_once(db, name, batch).await?;
+        if applied == 0 {
+            return Ok(total);
+        }
+        total += applied as u64;
+    }
+}
+
+/// Empties a projection's tables and resets its checkpoint, in one
+/// transaction; the next run rebuilds it from the start of the log.
+pub async fn reset(db: &Database, name: &str) -> Result<(), ProjectionError> {
+    if !PROJECTIONS.contains(&name) {
+        return Err(ProjectionError::UnknownProjection(name.to_owned()));
+    }
+    let mut tx = db.any().begin().await?;
+    sqlx::query(
+        "update projection_checkpoints set last_tx = 0, last_pos = 0, events_applied = 0, updated_at = null, error = null where name = $1",
+    )
+    .bind(name)
+    .execute(&mut *tx)
+    .await?;
+    for table in tables_of(name) {
+        sqlx::query(&format!("delete from {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rebuilds a projection from the log: reset, then catch up in large
+/// batches. With PostgreSQL, a running `serve` that holds the projection's
+/// lock does the catching up itself; this waits for it.
+pub async fn rebuild(db: &Database, name: &str, batch: i64) -> Result<u64, ProjectionError> {
+    match lock(db, name).await? {
+        Some(guard) => {
+            reset(db, name).await?;
+            let applied = catch_up(db, name, batch).await?;
+            drop(guard);
+            Ok(applied)
+        }
+        None => {
+            reset(db, name).await?;
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let status = status_of(db, name).await?;
+                if let Some(error) = status.error {
+                    return Err(ProjectionError::BadEvent {
+                        position: status.position,
+                        detail: error,
+                    });
+                }
+                if status.lag_events == 0 {
+                    return Ok(u64::try_from(status.events_applied).unwrap_or(0));
+                }
+            }
+        }
+    }
+}
+
+/// Holds a projection's advisory lock on a dedicated PostgreSQL connection;
+/// the lock goes when the connection closes (on drop, or if the process dies).
+#[derive(Debug)]
+pub struct LockGuard {
+    _connection: Option<sqlx::PgConnection>,
+}
+
+/// Takes the projection's advisory lock if free. SQLite is single-process:
+/// the lock is always granted.
+pub async fn lock(db: &Database, name: &str) -> Result<Option<LockGuard>, ProjectionError> {
+    let Some(pool) = db.postgres() else {
+        return Ok(Some(LockGuard { _connection: None }));
+    };
+    let mut connection = pool.acquire().await?.detach();
+    let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock(hashtext($1))")
+        .bind(format!("rollcall:projector:{name}"))
+        .fetch_one(&mut connection)
+        .await?;
+    Ok(locked.then_some(LockGuard {
+        _connection: Some(connection),
+    }))
+}
+
+/// A projection's position and lag, for `/ready` and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub position: i64,
+    pub head: i64,
+    pub lag_events: i64,
+    pub events_applied: i64,
+    pub updated_at: Option<String>,
+    pub error: Option<String>,
+}
+
+pub async fn status_of(db: &Database, name: &str) -> Result<ProjectionStatus, ProjectionError> {
+    let at = checkpoint(db, name).await?;
+    let (head_sql, lag_sql) = match db.kind() {
+        BackendKind::Postgres => (
+            "select coalesce(max(global_position), 0) from events",
+            "select count(*) from events where (tx_id, global_position) > ($1::text::xid8, $2)",
+        ),
+        BackendKind::Sqlite => (
+            "select coalesce(max(rowid), 0) from events",
+            "select count(*) from events where rowid > $2",
+        ),
+    };
+    let head: i64 = sqlx::query_scalar(head_sql).fetch_one(db.any()).await?;
+    let lag: i64 = sqlx::query_scalar(lag_sql)
+        .bind(at.last_tx.to_string())
+        .bind(at.last_pos)
+        .fetch_one(db.any())
+        .await?;
+    Ok(ProjectionStatus {
+        name: name.to_owned(),
+        position: at.last_pos,
+        head,
+        lag_events: lag,
+        events_applied: at.events_applied,
+        updated_at: at.updated_at,
+        error: at.error,
+    })
+}
+
+pub async fn status(db: &Database) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+    let mut all = Vec::new();
+    for name in PROJECTIONS {
+        all.push(status_of(db, name).await?);
+    }
+    Ok(all)
+}
+
+/// How the background projector runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectorConfig {
+    pub batch_size: i64,
+    /// How often to look at the log when nothing woke the projector.
+    pub poll_interval: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Runs one projection until `shutdown` turns true, stopping between
+/// batches (a checkpoint). With several processes on one PostgreSQL
+/// database, only the holder of the projection's advisory lock runs; the
+/// others stand by and take over if it goes.
+///
+/// A batch that fails is logged once, recorded in the checkpoint's `error`
+/// (shown by `/ready` and `rollcall projections status`), and the
+/// projection stops rather than skip the event.
+pub async fn run(
+    db: Database,
+    name: &'static str,
+    config: ProjectorConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut appended = db.appended();
+    let mut guard = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if guard.is_none() {
+            match lock(&db, name).await {
+                Ok(Some(taken)) => {
+                    tracing::info!(projection = name, "projector started");
+                    guard = Some(taken);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(projection = name, %error, "cannot take projector lock")
+                }
+            }
+        }
+        let mut caught_up = true;
+        if guard.is_some() {
+            match run_once(&db, name, config.batch_size).await {
+                Ok(applied) => {
+                    caught_up = applied < usize::try_from(config.batch_size).unwrap_or(usize::MAX)
+                }
+                Err(ProjectionError::CheckpointMoved(_)) => caught_up = false,
+                Err(error @ ProjectionError::Database(_)) if is_transient(&error) => {
+                    tracing::warn!(projection = name, %error, "projector will retry");
+                }
+                Err(error) => {
+                    tracing::error!(projection = name, %error, "projection stopped");
+                    let _ =
+                        sqlx::query("update projection_checkpoints set error = $1 where name = $2")
+                            .bind(error.to_string())
+                            .bind(name)
+                            .execute(db.any())
+                            .await;
+                    // Stay stopped (holding the lock, so no other process skips
+                    // the event either) until shut down.
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                    return;
+                }
+            }
+        }
+        if caught_up {
+            tokio::select! {
+                _ = appended.changed() => {}
+                _ = tokio::time::sleep(config.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+fn is_transient(error: &ProjectionError) -> bool {
+    match error {
+        ProjectionError::Database(sqlx::Error::Database(db_error)) => {
+            // SQLite busy/locked, PostgreSQL serialization failures and deadlocks.
+            matches!(
+                db_error.code().as_deref(),
+                Some("5" | "6" | "517" | "40001" | "40P01")
+            )
+        }
+        ProjectionError::Database(
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
+        ) => true,
+        _ => false,
+    }
+}
+
+/// Forwards PostgreSQL `NOTIFY rollcall_events` (sent after each append by
+/// any process) to this process's projectors. Only a hint: they poll too.
+pub async fn listen(db: Database, mut shutdown: watch::Receiver<bool>) {
+    let Some(pool) = db.postgres() else {
+        return;
+    };
+    let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(%error, "LISTEN unavailable; projectors will poll");
+            return;
+        }
+    };
+    if let Err(error) = listener.listen("rollcall_events").await {
+        tracing::warn!(%error, "LISTEN unavailable; projectors will poll");
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = listener.try_recv() => match received {
+                Ok(Some(_)) => db.notify_appended(),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "LISTEN connection lost; projectors will poll");
+                    return;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}

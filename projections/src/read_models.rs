@@ -1,0 +1,800 @@
+//! The read models: how each projection turns a batch of events into rows.
+//!
+//! Each batch is folded in memory first and written with multi-row upserts,
+//! so a projection costs a few statements per batch rather than per event.
+//! Every write is keyed so that applying it again changes nothing, and the
+//! child-case fold skips events at or below the version it already holds:
+//! a replay is harmless. Dates written are the events' own, never the clock,
+//! so a rebuild reproduces the live tables row for row.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use domain::{ChildCase, ChildEvent, WatchReason};
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Row, Transaction};
+
+use crate::db::BackendKind;
+use crate::projector::{ProjectionError, StoredEvent};
+
+/// A value bound into portable SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+}
+
+impl From<String> for Val {
+    fn from(value: String) -> Self {
+        Self::Text(Some(value))
+    }
+}
+impl From<&str> for Val {
+    fn from(value: &str) -> Self {
+        Self::Text(Some(value.to_owned()))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(value: Option<String>) -> Self {
+        Self::Text(value)
+    }
+}
+impl From<i64> for Val {
+    fn from(value: i64) -> Self {
+        Self::Int(Some(value))
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(value: Option<i64>) -> Self {
+        Self::Int(value)
+    }
+}
+impl From<bool> for Val {
+    fn from(value: bool) -> Self {
+        Self::Bool(value)
+    }
+}
+
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    values: &'q [Val],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for value in values {
+        query = match value {
+            Val::Text(text) => query.bind(text.as_deref()),
+            Val::Int(int) => query.bind(*int),
+            // Booleans are stored as 0/1 integers on both backends: sqlx's Any
+            // driver cannot decode SQLite's BOOLEAN.
+            Val::Bool(flag) => query.bind(i64::from(*flag)),
+        };
+    }
+    query
+}
+
+/// `$first, $first+1, ...` for `count` values.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Inserts rows, `rows_per_statement` at a time, with an `on conflict` clause.
+async fn insert_rows(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    columns: &[&str],
+    on_conflict: &str,
+    rows: Vec<Vec<Val>>,
+) -> Result<(), sqlx::Error> {
+    // Both backends accept thousands of parameters; stay well below.
+    let per_statement = (4000 / columns.len()).max(1);
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = format!("insert into {table} ({}) values ", columns.join(", "));
+        let mut values = Vec::with_capacity(chunk.len() * columns.len());
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&placeholders(values.len() + 1, row.len()));
+            sql.push(')');
+            values.extend(row.iter().cloned());
+        }
+        sql.push(' ');
+        sql.push_str(on_conflict);
+        bind_all(sqlx::query(&sql), &values)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `on conflict (key) do update set c = excluded.c, ...` for every non-key column.
+fn upsert_clause(key: &[&str], columns: &[&str]) -> String {
+    let sets: Vec<String> = columns
+        .iter()
+        .filter(|column| !key.contains(column))
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
+    format!(
+        "on conflict ({}) do update set {}",
+        key.join(", "),
+        sets.join(", ")
+    )
+}
+
+async fn delete_for_children(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    children: &[String],
+) -> Result<(), sqlx::Error> {
+    for chunk in children.chunks(1000) {
+        let sql = format!(
+            "delete from {table} where child_id in ({})",
+            placeholders(1, chunk.len())
+        );
+        let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
+        bind_all(sqlx::query(&sql), &values)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the child-cases projection keeps per child: the folded case and,
+/// for each open watchlist reason, when it opened (its row's key).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Projected {
+    case: ChildCase,
+    open: BTreeMap<String, (String, i64)>,
+    #[serde(default)]
+    last_position: i64,
+    #[serde(default)]
+    updated_at: String,
+}
+
+const SUMMARY_COLUMNS: [&str; 16] = [
+    "child_id",
+    "upn",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "la_code",
+    "school_urn",
+    "destination_urn",
+    "destination_confirmed",
+    "year_group",
+    "sen",
+    "flags",
+    "state",
+    "version",
+    "last_position",
+    "updated_at",
+];
+const WATCH_COLUMNS: [&str; 7] = [
+    "child_id",
+    "reason",
+    "la_code",
+    "since",
+    "opened_position",
+    "cleared_on",
+    "cleared_position",
+];
+const STEP_COLUMNS: [&str; 5] = ["child_id", "la_code", "track", "step", "due_on"];
+const COHORT_COLUMNS: [&str; 5] = [
+    "child_id",
+    "school_urn",
+    "la_code",
+    "confirmed",
+    "last_position",
+];
+const TRANSITION_COLUMNS: [&str; 10] = [
+    "child_id",
+    "school_urn",
+    "from_urn",
+    "sen",
+    "semh",
+    "safeguarding",
+    "summary",
+    "strategies",
+    "shared_on",
+    "last_position",
+];
+
+async fn load_projected(
+    tx: &mut Transaction<'_, Any>,
+    ids: &[String],
+) -> Result<HashMap<String, Projected>, ProjectionError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        let sql = format!(
+            "select child_id, state from child_summary where child_id in ({})",
+            placeholders(1, chunk.len())
+        );
+        let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
+        let rows = bind_all(sqlx::query(&sql), &values)
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in rows {
+            let id: String = row.try_get("child_id")?;
+            let state: String = row.try_get("state")?;
+            let projected =
+                serde_json::from_str(&state).map_err(|error| ProjectionError::BadEvent {
+                    position: 0,
+                    detail: format!("stored state of child {id} is unreadable: {error}"),
+                })?;
+            found.insert(id, projected);
+        }
+    }
+    Ok(found)
+}
+
+fn sen_code(sen: Option<domain::values::Sen>) -> Option<String> {
+    sen.map(|sen| format!("{sen:?}"))
+}
+
+/// child_cases: child_summary, child_upns, watchlist, open_track_steps,
+/// incoming_cohort and transition_info.
+pub(crate) async fn apply_child_cases(
+    tx: &mut Transaction<'_, Any>,
+    events: &[StoredEvent],
+) -> Result<(), ProjectionError> {
+    let ids: Vec<String> = events
+        .iter()
+        .map(|event| event.child_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut children = load_projected(tx, &ids).await?;
+    let mut touched = BTreeSet::new();
+    let mut watch: BTreeMap<(String, String, i64), Vec<Val>> = BTreeMap::new();
+    let mut upns: BTreeMap<String, Vec<Val>> = BTreeMap::new();
+    let mut transitions: BTreeMap<(String, String), Vec<Val>> = BTreeMap::new();
+
+    for stored in events {
+        let child = children.entry(stored.child_id.clone()).or_default();
+        if u64::try_from(stored.sequence).unwrap_or(0) <= child.case.version {
+            continue; // already applied: a replayed batch changes nothing
+        }
+        let before = child.case.watch_reasons();
+        cqrs_es::Aggregate::apply(&mut child.case, stored.event.clone());
+        child.last_position = stored.position;
+        child.updated_at = stored.recorded_at.clone();
+        let after = child.case.watch_reasons();
+        let Some(identity) = child.case.identity.clone() else {
+            return Err(ProjectionError::BadEvent {
+                position: stored.position,
+                detail: format!("child {} has events but no registration", stored.child_id),
+            });
+        };
+        let la = identity.la_code.as_str().to_owned();
+        let date = stored.date();
+        for reason in after.iter().filter(|reason| !before.contains(reason)) {
+            child
+                .open
+                .insert(reason.as_str().to_owned(), (date.clone(), stored.position));
+            watch.insert(
+                (
+                    stored.child_id.clone(),
+                    reason.as_str().to_owned(),
+                    stored.position,
+                ),
+                vec![
+                    stored.child_id.clone().into(),
+                    reason.as_str().into(),
+                    la.clone().into(),
+                    date.clone().into(),
+                    stored.position.into(),
+                    Val::Text(None),
+                    Val::Int(None),
+                ],
+            );
+        }
+        for reason in before.iter().filter(|reason| !after.contains(reason)) {
+            if let Some((since, opened)) = child.open.remove(reason.as_str()) {
+                watch.insert(
+                    (stored.child_id.clone(), reason.as_str().to_owned(), opened),
+                    vec![
+                        stored.child_id.clone().into(),
+                        reason.as_str().into(),
+                        la.clone().into(),
+                        since.into(),
+                        opened.into(),
+                        date.clone().into(),
+                        stored.position.into(),
+                    ],
+                );
+            }
+        }
+        match &stored.event {
+            ChildEvent::ChildRegistered { upn, .. } => {
+                upns.insert(
+                    upn.as_str().to_owned(),
+                    vec![upn.as_str().into(), stored.child_id.clone().into()],
+                );
+            }
+            ChildEvent::UpnReplaced { new_upn, .. } => {
+                upns.insert(
+                    new_upn.as_str().to_owned(),
+                    vec![new_upn.as_str().into(), stored.child_id.clone().into()],
+                );
+            }
+            ChildEvent::TransitionInfoShared {
+                school_urn,
+                from_urn,
+                sen,
+                semh,
+                safeguarding,
+                summary,
+                strategies,
+                on,
+            } => {
+                transitions.insert(
+                    (stored.child_id.clone(), school_urn.as_str().to_owned()),
+                    vec![
+                        stored.child_id.clone().into(),
+                        school_urn.as_str().into(),
+                        from_urn.as_ref().map(|urn| urn.as_str().to_owned()).into(),
+                        sen_code(*sen).into(),
+                        (*semh).into(),
+                        (*safeguarding).into(),
+                        summary.clone().into(),
+                        strategies.clone().into(),
+                        on.to_string().into(),
+                        stored.position.into(),
+                    ],
+                );
+            }
+            _ => {}
+        }
+        touched.insert(stored.child_id.clone());
+    }
+
+    let touched: Vec<String> = touched.into_iter().collect();
+    let mut summaries = Vec::new();
+    let mut steps = Vec::new();
+    let mut cohort = Vec::new();
+    for id in &touched {
+        let child = &children[id];
+        let case = &child.case;
+        let identity = case
+            .identity
+            .as_ref()
+            .expect("every touched child was checked to be registered");
+        let la = identity.la_code.as_str().to_owned();
+        let flags: Vec<&str> = case.watch_reasons().iter().map(|r| r.as_str()).collect();
+        summaries.push(vec![
+            id.clone().into(),
+            identity.upn.as_str().into(),
+            identity.given_name.as_str().into(),
+            identity.family_name.as_str().into(),
+            identity.date_of_birth.to_string().into(),
+            la.clone().into(),
+            case.school_urn
+                .as_ref()
+                .map(|urn| urn.as_str().to_owned())
+                .into(),
+            case.destination_urn
+                .as_ref()
+                .map(|urn| urn.as_str().to_owned())
+                .into(),
+            case.destination_confirmed.into(),
+            identity.year_group.map(i64::from).into(),
+            sen_code(identity.sen).into(),
+            serde_json::to_string(&flags)
+                .expect("strings serialize")
+                .into(),
+            serde_json::to_string(child)
+                .expect("the projected state serializes")
+                .into(),
+            i64::try_from(case.version).unwrap_or(i64::MAX).into(),
+            child.last_position.into(),
+            child.updated_at.clone().into(),
+        ]);
+        for (track, due) in case.open_steps() {
+            steps.push(vec![
+                id.clone().into(),
+                la.clone().into(),
+                track.as_str().into(),
+                due.step.as_str().into(),
+                due.due_on.to_string().into(),
+            ]);
+        }
+        if let Some(destination) = &case.destination_urn {
+            if case.arrived_at.as_ref() != Some(destination) {
+                cohort.push(vec![
+                    id.clone().into(),
+                    destination.as_str().into(),
+                    la.clone().into(),
+                    case.destination_confirmed.into(),
+                    child.last_position.into(),
+                ]);
+            }
+        }
+    }
+
+    insert_rows(
+        tx,
+        "child_summary",
+        &SUMMARY_COLUMNS,
+        &upsert_clause(&["child_id"], &SUMMARY_COLUMNS),
+        summaries,
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "child_upns",
+        &["upn", "child_id"],
+        "on conflict (upn) do nothing",
+        upns.into_values().collect(),
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "watchlist",
+        &WATCH_COLUMNS,
+        &upsert_clause(&["child_id", "reason", "opened_position"], &WATCH_COLUMNS),
+        watch.into_values().collect(),
+    )
+    .await?;
+    delete_for_children(tx, "open_track_steps", &touched).await?;
+    insert_rows(tx, "open_track_steps", &STEP_COLUMNS, "", steps).await?;
+    delete_for_children(tx, "incoming_cohort", &touched).await?;
+    insert_rows(tx, "incoming_cohort", &COHORT_COLUMNS, "", cohort).await?;
+    insert_rows(
+        tx,
+        "transition_info",
+        &TRANSITION_COLUMNS,
+        &upsert_clause(&["child_id", "school_urn"], &TRANSITION_COLUMNS),
+        transitions.into_values().collect(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The LA of each child, read from its registration in the log itself (the
+/// source of truth, always committed before the child's later events), so
+/// that the report projections do not depend on the child-cases projection.
+async fn la_codes(
+    kind: BackendKind,
+    tx: &mut Transaction<'_, Any>,
+    events: &[&StoredEvent],
+) -> Result<HashMap<String, String>, ProjectionError> {
+    let mut known = HashMap::new();
+    let mut wanted = BTreeSet::new();
+    for stored in events {
+        if let ChildEvent::ChildRegistered { la_code, .. } = &stored.event {
+            known.insert(stored.child_id.clone(), la_code.as_str().to_owned());
+        } else {
+            wanted.insert(stored.child_id.clone());
+        }
+    }
+    let wanted: Vec<String> = wanted
+        .into_iter()
+        .filter(|id| !known.contains_key(id))
+        .collect();
+    let la_expr = match kind {
+        BackendKind::Postgres => "payload ->> 'la_code'",
+        BackendKind::Sqlite => "json_extract(payload, '$.la_code')",
+    };
+    for chunk in wanted.chunks(1000) {
+        let sql = format!(
+            "select aggregate_id, {la_expr} as la_code from events \
+             where aggregate_type = 'child_case' and sequence = 1 and aggregate_id in ({})",
+            placeholders(1, chunk.len())
+        );
+        let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
+        for row in bind_all(sqlx::query(&sql), &values)
+            .fetch_all(&mut **tx)
+            .await?
+        {
+            known.insert(row.try_get("aggregate_id")?, row.try_get("la_code")?);
+        }
+    }
+    Ok(known)
+}
+
+fn la_of(known: &HashMap<String, String>, stored: &StoredEvent) -> Result<String, ProjectionError> {
+    known
+        .get(&stored.child_id)
+        .cloned()
+        .ok_or_else(|| ProjectionError::BadEvent {
+            position: stored.position,
+            detail: format!("child {} has no registration in the log", stored.child_id),
+        })
+}
+
+const CHANGE_COLUMNS: [&str; 11] = [
+    "position",
+    "child_id",
+    "la_code",
+    "from_urn",
+    "to_urn",
+    "reason",
+    "changed_on",
+    "changed_at",
+    "actor_name",
+    "actor_role",
+    "actor_org",
+];
+
+/// destination_changes: one row per `DestinationChanged`, with who made it.
+pub(crate) async fn apply_destination_changes(
+    kind: BackendKind,
+    tx: &mut Transaction<'_, Any>,
+    events: &[StoredEvent],
+) -> Result<(), ProjectionError> {
+    let relevant: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|stored| matches!(stored.event, ChildEvent::DestinationChanged { .. }))
+        .collect();
+    if relevant.is_empty() {
+        return Ok(());
+    }
+    let las = la_codes(kind, tx, &relevant).await?;
+    let mut rows = Vec::new();
+    for stored in relevant {
+        if let ChildEvent::DestinationChanged {
+            from_urn,
+            to_urn,
+            reason,
+            on,
+        } = &stored.event
+        {
+            rows.push(vec![
+                stored.position.into(),
+                stored.child_id.clone().into(),
+                la_of(&las, stored)?.into(),
+                from_urn.as_str().into(),
+                to_urn.as_str().into(),
+                reason.clone().into(),
+                on.to_string().into(),
+                stored.recorded_at.clone().into(),
+                stored.meta("actor_name").into(),
+                stored.meta("actor_role").into(),
+                stored.meta("actor_org").into(),
+            ]);
+        }
+    }
+    insert_rows(
+        tx,
+        "destination_changes",
+        &CHANGE_COLUMNS,
+        "on conflict (position) do nothing",
+        rows,
+    )
+    .await?;
+    Ok(())
+}
+
+/// day_one_no_shows: one row per no-show, resolved by a later arrival at
+/// that school or by the child being located.
+pub(crate) async fn apply_day_one_no_shows(
+    kind: BackendKind,
+    tx: &mut Transaction<'_, Any>,
+    events: &[StoredEvent],
+) -> Result<(), ProjectionError> {
+    let relevant: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|stored| {
+            matches!(
+                stored.event,
+                ChildEvent::NoShowOnDayOne { .. }
+                    | ChildEvent::PupilArrived {
+                        resolved_no_show: true,
+                        ..
+                    }
+                    | ChildEvent::ChildLocated { .. }
+            )
+        })
+        .collect();
+    if relevant.is_empty() {
+        return Ok(());
+    }
+    let las = la_codes(kind, tx, &relevant).await?;
+    // In order: a resolution in this batch must follow its no-show's insert.
+    for stored in relevant {
+        match &stored.event {
+            ChildEvent::NoShowOnDayOne {
+                school_urn, date, ..
+            } => {
+                sqlx::query(
+                    "insert into day_one_no_shows \
+                     (child_id, school_urn, date, la_code, resolved, resolved_on, recorded_position) \
+                     values ($1, $2, $3, $4, $5, null, $6) \
+                     on conflict (child_id, school_urn, date) do nothing",
+                )
+                .bind(&stored.child_id)
+                .bind(school_urn.as_str())
+                .bind(date.to_string())
+                .bind(la_of(&las, stored)?)
+                .bind(0_i64)
+                .bind(stored.position)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ChildEvent::PupilArrived {
+                school_urn, date, ..
+            } => {
+                sqlx::query(
+                    "update day_one_no_shows set resolved = $1, resolved_on = $2 \
+                     where child_id = $3 and school_urn = $4 and resolved = $5 and recorded_position < $6",
+                )
+                .bind(1_i64)
+                .bind(date.to_string())
+                .bind(&stored.child_id)
+                .bind(school_urn.as_str())
+                .bind(0_i64)
+                .bind(stored.position)
+                .execute(&mut **tx)
+                .await?;
+            }
+            ChildEvent::ChildLocated { on, .. } => {
+                sqlx::query(
+                    "update day_one_no_shows set resolved = $1, resolved_on = $2 \
+                     where child_id = $3 and resolved = $4 and recorded_position < $5",
+                )
+                .bind(1_i64)
+                .bind(on.to_string())
+                .bind(&stored.child_id)
+                .bind(0_i64)
+                .bind(stored.position)
+                .execute(&mut **tx)
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+const TIMELINE_COLUMNS: [&str; 11] = [
+    "position",
+    "child_id",
+    "sequence",
+    "event_type",
+    "summary",
+    "school_urn",
+    "la_code",
+    "recorded_at",
+    "actor_name",
+    "actor_role",
+    "actor_org",
+];
+
+/// A one-line description of an event for the timeline; names and UPNs
+/// stay out of it (the history endpoint has the full record).
+pub fn describe(event: &ChildEvent) -> String {
+    use ChildEvent as E;
+    match event {
+        E::ChildRegistered {
+            la_code,
+            school_urn,
+            ..
+        } => match school_urn {
+            Some(urn) => format!("registered in LA {la_code} at school {urn}"),
+            None => format!("registered in LA {la_code}"),
+        },
+        E::PupilAllocated {
+            school_urn,
+            via_appeal,
+            ..
+        } => {
+            if *via_appeal {
+                format!("allocated a place at {school_urn} on appeal")
+            } else {
+                format!("allocated a place at {school_urn}")
+            }
+        }
+        E::NoPlaceAllocated { .. } => "no secondary place allocated".to_owned(),
+        E::AppealLodged { school_urn, .. } => format!("appeal lodged for {school_urn}"),
+        E::AppealDecided {
+            school_urn,
+            outcome,
+            ..
+        } => format!("appeal for {school_urn} {outcome:?}").to_lowercase(),
+        E::DestinationConfirmed { school_urn, .. } => format!("destination {school_urn} confirmed"),
+        E::DestinationChanged {
+            from_urn, to_urn, ..
+        } => {
+            format!("destination changed from {from_urn} to {to_urn}")
+        }
+        E::TransitionInfoShared { school_urn, .. } => {
+            format!("transition information shared with {school_urn}")
+        }
+        E::TransitionConcernRecorded { category, .. } => {
+            format!("transition concern recorded: {category:?}").to_lowercase()
+        }
+        E::PupilArrived {
+            school_urn, date, ..
+        } => format!("arrived at {school_urn} on {date}"),
+        E::NoShowOnDayOne {
+            school_urn, date, ..
+        } => {
+            format!("did not arrive at {school_urn} on {date}")
+        }
+        E::ContactAttemptLogged {
+            method, outcome, ..
+        } => format!("contact attempt by {method:?}: {outcome:?}").to_lowercase(),
+        E::HomeVisitLogged { outcome, .. } => format!("home visit: {outcome:?}").to_lowercase(),
+        E::ChildReportedMissing { since, .. } => format!("reported missing since {since}"),
+        E::RemovedFromRoll {
+            school_urn, ground, ..
+        } => format!("removed from the roll of {school_urn} on ground ({ground:?})").to_lowercase(),
+        E::CmeReferralRaised { .. } => "CME referral raised".to_owned(),
+        E::CmeReferralAccepted { .. } => "CME referral accepted by the LA".to_owned(),
+        E::CmeReferralReturned { .. } => "CME referral returned to the school".to_owned(),
+        E::ChildLocated { outcome, .. } => format!("child located: {outcome:?}").to_lowercase(),
+        E::SuspensionRecorded {
+            school_days, start, ..
+        } => {
+            format!("suspended for {school_days} school days from {start}")
+        }
+        E::PermanentExclusionRecorded { date, .. } => format!("permanently excluded on {date}"),
+        E::TrackStepRecorded { track, step, .. } => {
+            format!("{} track: {}", track.as_str(), step.as_str())
+        }
+        E::UpnReplaced { .. } => "UPN replaced".to_owned(),
+        E::EntryCorrected {
+            sequence,
+            corrected_type,
+            ..
+        } => {
+            format!("entry {sequence} ({corrected_type}) corrected")
+        }
+    }
+}
+
+/// timeline: every event, with who recorded it at which school or LA.
+pub(crate) async fn apply_timeline(
+    kind: BackendKind,
+    tx: &mut Transaction<'_, Any>,
+    events: &[StoredEvent],
+) -> Result<(), ProjectionError> {
+    let all: Vec<&StoredEvent> = events.iter().collect();
+    let las = la_codes(kind, tx, &all).await?;
+    let mut rows = Vec::new();
+    for stored in events {
+        let school = match &stored.event {
+            ChildEvent::PupilArrived { school_urn, .. }
+            | ChildEvent::NoShowOnDayOne { school_urn, .. }
+            | ChildEvent::RemovedFromRoll { school_urn, .. }
+            | ChildEvent::TransitionInfoShared { school_urn, .. } => {
+                Some(school_urn.as_str().to_owned())
+            }
+            _ if stored.meta("actor_role") == "school" => Some(stored.meta("actor_org").to_owned()),
+            _ => None,
+        };
+        rows.push(vec![
+            stored.position.into(),
+            stored.child_id.clone().into(),
+            stored.sequence.into(),
+            stored.event.name().into(),
+            describe(&stored.event).into(),
+            school.into(),
+            la_of(&las, stored)?.into(),
+            stored.recorded_at.clone().into(),
+            stored.meta("actor_name").into(),
+            stored.meta("actor_role").into(),
+            stored.meta("actor_org").into(),
+        ]);
+    }
+    insert_rows(
+        tx,
+        "timeline",
+        &TIMELINE_COLUMNS,
+        "on conflict (position) do nothing",
+        rows,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reasons a watchlist can be filtered by.
+pub fn watch_reason_names() -> Vec<&'static str> {
+    WatchReason::ALL
+        .iter()
+        .map(|reason| reason.as_str())
+        .collect()
+}

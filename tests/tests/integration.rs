@@ -1,0 +1,2 @@
+mod harness_selftest;
+mod store_contract;
