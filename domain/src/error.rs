@@ -74,7 +74,7 @@ pub enum CaseError {
         track: &'static str,
         step: &'static str,
     },
-    #[error("the current UPN is not temporary; correct a wrong UPN with CorrectEntry")]
+    #[error("the current UPN is not temporary; only a temporary UPN is replaced")]
     UpnNotTemporary,
     #[error("the new UPN is the current one")]
     SameUpn,

@@ -171,6 +171,21 @@ impl Store {
         context: &CommandContext,
         services: &CaseServices,
     ) -> Result<Outcome, StoreError> {
+        self.execute_authorized(child_id, command, context, services, |_| true)
+            .await
+    }
+
+    /// [`Store::execute`], refusing with [`StoreError::UnknownChild`] unless
+    /// `visible` accepts the child's case as loaded for this command: scope is
+    /// decided on the record itself, in the same load, not on a read model.
+    pub async fn execute_authorized(
+        &self,
+        child_id: Uuid,
+        command: ChildCommand,
+        context: &CommandContext,
+        services: &CaseServices,
+        visible: impl FnOnce(&ChildCase) -> bool + Send,
+    ) -> Result<Outcome, StoreError> {
         let is_registration = matches!(command, ChildCommand::RegisterChild { .. });
         if let Some(key) = &context.idempotency_key {
             let scope = (!is_registration).then_some(child_id);
@@ -202,6 +217,7 @@ impl Store {
                     context.expected_version,
                     services,
                     metadata,
+                    visible,
                 )
                 .await
             }
@@ -213,6 +229,7 @@ impl Store {
                     context.expected_version,
                     services,
                     metadata,
+                    visible,
                 )
                 .await
             }
@@ -326,14 +343,19 @@ impl Store {
         child_id: Uuid,
         as_of: Option<DateTime<Utc>>,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let sql = match self.db.kind() {
-            crate::db::BackendKind::Postgres => PG_HISTORY,
-            crate::db::BackendKind::Sqlite => SQLITE_HISTORY,
+        // SQLite compares `recorded_at` as text, so the bound instant must
+        // have the stored shape (milliseconds): "...:05.123Z" sorts after
+        // "...:05.123000Z", which would leave out an event as of its own
+        // recorded_at. Truncating to the millisecond keeps every event
+        // recorded by then.
+        let (sql, as_of_format) = match self.db.kind() {
+            crate::db::BackendKind::Postgres => (PG_HISTORY, "%Y-%m-%dT%H:%M:%S%.6fZ"),
+            crate::db::BackendKind::Sqlite => (SQLITE_HISTORY, "%Y-%m-%dT%H:%M:%S%.3fZ"),
         };
         let rows = sqlx::query(sql)
             .bind(AGGREGATE_TYPE)
             .bind(child_id.to_string())
-            .bind(as_of.map(|at| at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()))
+            .bind(as_of.map(|at| at.format(as_of_format).to_string()))
             .fetch_all(self.db.any())
             .await?;
         rows.iter()
@@ -406,8 +428,13 @@ async fn run<R: PersistedEventRepository>(
     expected_version: Option<u64>,
     services: &CaseServices,
     metadata: HashMap<String, String>,
+    visible: impl FnOnce(&ChildCase) -> bool,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let context = store.load_aggregate(id).await?;
+    let is_registration = matches!(command, ChildCommand::RegisterChild { .. });
+    if !is_registration && !visible(&context.aggregate) {
+        return Err(StoreError::UnknownChild);
+    }
     let actual = u64::try_from(context.current_sequence).unwrap_or(u64::MAX);
     if let Some(expected) = expected_version {
         if expected != actual {

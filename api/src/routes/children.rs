@@ -177,16 +177,13 @@ async fn run_command(
         expected_version: if_match(headers)?,
     };
     let is_registration = matches!(command, ChildCommand::RegisterChild { .. });
-    if !is_registration {
-        // Scope is decided on the record itself, not a read model that may lag.
-        let (case, _) = state.store.replay(child_id, None).await?;
-        if !caller.can_see_case(&case) {
-            return Err(ApiError::NotFound);
-        }
-    }
+    // Scope is decided on the record itself as loaded for the command, not on
+    // a read model that may lag.
     let outcome = state
         .store
-        .execute(child_id, command, &context, &state.services())
+        .execute_authorized(child_id, command, &context, &state.services(), |case| {
+            caller.can_see_case(case)
+        })
         .await?;
     log_access(
         &state.db,
