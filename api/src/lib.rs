@@ -58,6 +58,7 @@ impl AppState {
     info(title = "Rollcall", description = "Event-sourced case tracking to stop children going missing from education. Errors are application/problem+json with a stable `code` (docs/api.md)."),
     paths(
         routes::health::health, routes::health::ready, routes::health::openapi,
+        routes::health::docs_page,
         routes::children::register, routes::children::find_by_upn, routes::children::show,
         routes::children::command, routes::children::history, routes::children::access_log,
         routes::reports::watchlist, routes::reports::destination_changes,
@@ -79,6 +80,50 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Every error body is a problem document: say so in each response.
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                // Any route can refuse a malformed query, path or header.
+                if !operation.responses.responses.contains_key("400")
+                    && !operation
+                        .tags
+                        .iter()
+                        .flatten()
+                        .any(|tag| tag == "operations")
+                {
+                    let problem = utoipa::openapi::ResponseBuilder::new()
+                        .description("A malformed query string, path or header")
+                        .content(
+                            "application/json",
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                                .build(),
+                        )
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .insert("400".to_owned(), problem.into());
+                }
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, utoipa::openapi::RefOr::T(response)) = (is_error, response) {
+                        if let Some(content) = response.content.shift_remove("application/json") {
+                            response
+                                .content
+                                .insert("application/problem+json".to_owned(), content);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -258,6 +258,14 @@ pub async fn rebuild(db: &Database, name: &str, batch: i64) -> Result<u64, Proje
             reset(db, name).await?;
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                // The holder may have gone (its connection closing): then
+                // finish the catching up here rather than wait for nobody.
+                if let Some(guard) = lock(db, name).await? {
+                    let applied = catch_up(db, name, batch).await?;
+                    drop(guard);
+                    let status = status_of(db, name).await?;
+                    return Ok(applied.max(u64::try_from(status.events_applied).unwrap_or(0)));
+                }
                 let status = status_of(db, name).await?;
                 if let Some(error) = status.error {
                     return Err(ProjectionError::BadEvent {

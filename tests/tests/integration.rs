@@ -1,2 +1,3 @@
+mod api_e2e;
 mod harness_selftest;
 mod store_contract;

@@ -1,6 +1,6 @@
 //! Children: register, look up, send commands, read history and access log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{Caller, Role, log_access};
 use crate::error::{ApiError, Problem, Result};
-use crate::routes::RequestId;
+use crate::routes::{ApiPath, ApiQuery, RequestId};
 use crate::wire::{JsonObject, parse_command};
 
 pub fn router() -> Router<AppState> {
@@ -34,6 +34,33 @@ pub struct CommandResponse {
     /// The events appended, each with its `type`, `sequence` and fields.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<serde_json::Value>,
+}
+
+/// The body of `POST /api/v1/children` (documentation of the wire format;
+/// parsing goes through [`parse_command`]).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub struct RegisterChildBody {
+    /// 13 characters with a valid check letter (DOMAIN.md).
+    #[schema(
+        pattern = r"^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$",
+        example = "B801200005001"
+    )]
+    upn: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^\S(.*\S)?$")]
+    given_name: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"^\S(.*\S)?$")]
+    family_name: String,
+    /// Not in the future.
+    date_of_birth: chrono::NaiveDate,
+    #[schema(pattern = r"^[0-9]{3}$", example = "330")]
+    la_code: String,
+    #[schema(pattern = r"^[0-9]{6}$", example = "100002")]
+    school_urn: Option<String>,
+    #[schema(minimum = 0, maximum = 14)]
+    year_group: Option<u8>,
+    #[schema(pattern = "^[NKE]$")]
+    sen: Option<String>,
 }
 
 /// A registration's result.
@@ -203,7 +230,7 @@ async fn run_command(
 
 /// Register a child.
 #[utoipa::path(post, path = "/api/v1/children", tag = "children",
-    request_body(content = Object, description = "A RegisterChild command without `type`: upn, given_name, family_name, date_of_birth, la_code, school_urn?, year_group?, sen?"),
+    request_body(content = RegisterChildBody, description = "A RegisterChild command; `type` may be omitted"),
     params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key returns the first response")),
     responses(
         (status = 201, body = Registered),
@@ -253,7 +280,7 @@ async fn command(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Path(child_id): Path<String>,
+    ApiPath(child_id): ApiPath<String>,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Json<CommandResponse>> {
@@ -279,8 +306,13 @@ async fn command(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UpnQuery {
     /// The UPN (current or former) to look for.
+    #[param(
+        required = true,
+        pattern = r"^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$"
+    )]
     pub upn: Option<String>,
 }
 
@@ -298,7 +330,7 @@ async fn find_by_upn(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Query(query): Query<UpnQuery>,
+    ApiQuery(query): ApiQuery<UpnQuery>,
 ) -> Result<Json<ChildList>> {
     caller.require(&[Role::La, Role::School, Role::Auditor], "look up children")?;
     let raw = query
@@ -354,7 +386,7 @@ async fn show(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Path(child_id): Path<String>,
+    ApiPath(child_id): ApiPath<String>,
 ) -> Result<Json<ChildView>> {
     caller.require(
         &[Role::La, Role::School, Role::Auditor],
@@ -376,8 +408,10 @@ async fn show(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Replay the record as it stood at this moment (RFC 3339).
+    #[param(format = DateTime)]
     pub as_of: Option<String>,
 }
 
@@ -454,8 +488,8 @@ async fn history(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Path(child_id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    ApiPath(child_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<History>> {
     caller.require(
         &[Role::La, Role::School, Role::Auditor],
@@ -513,7 +547,7 @@ async fn access_log(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Path(child_id): Path<String>,
+    ApiPath(child_id): ApiPath<String>,
 ) -> Result<Json<AccessLog>> {
     caller.require(&[Role::La, Role::Auditor], "read access logs")?;
     let (id, _) = visible_case(&state, &caller, &child_id).await?;

@@ -78,6 +78,8 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 
 /// A small self-contained page listing every operation in the OpenAPI
 /// document; no third-party scripts, so it works on a closed network.
+#[utoipa::path(get, path = "/api/v1/docs", tag = "operations",
+    responses((status = 200, description = "The browsable API page", content_type = "text/html", body = String)))]
 async fn docs_page() -> Html<&'static str> {
     Html(include_str!("docs_page.html"))
 }

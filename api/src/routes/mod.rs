@@ -117,3 +117,49 @@ pub fn csv_response(
     }
     response
 }
+
+/// `Query<T>` whose rejection is a problem document (400 `invalid_query`).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|query| Self(query.0))
+            .map_err(|rejection| ApiError::BadRequest {
+                code: "invalid_query",
+                field: None,
+                detail: rejection.body_text(),
+            })
+    }
+}
+
+/// `Path<T>` whose rejection is a problem document (400 `invalid_path`).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|path| Self(path.0))
+            .map_err(|rejection| ApiError::BadRequest {
+                code: "invalid_path",
+                field: None,
+                detail: rejection.body_text(),
+            })
+    }
+}

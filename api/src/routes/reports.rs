@@ -1,6 +1,6 @@
 //! The LA watchlist, the reports, and a school's incoming cohort.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::auth::{Caller, Role, log_access};
 use crate::error::{ApiError, Problem, Result};
-use crate::routes::{Page, RequestId, csv_response, wants_csv};
+use crate::routes::{ApiPath, ApiQuery, Page, RequestId, csv_response, wants_csv};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,15 +54,22 @@ fn parse_position_cursor(raw: Option<&str>) -> Result<Option<i64>> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WatchlistQuery {
     /// The LA code; defaults to the token's own LA.
+    #[param(pattern = r"^[0-9]{3}$")]
     pub la: Option<String>,
     /// One of no_destination, appeal_pending, day_one_no_show, reported_missing,
     /// removed_without_destination, cme_referral_open, overdue_track_step.
+    #[param(
+        pattern = r"^(no_destination|appeal_pending|day_one_no_show|reported_missing|removed_without_destination|cme_referral_open|overdue_track_step)$"
+    )]
     pub reason: Option<String>,
     /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 100)]
     pub cursor: Option<String>,
 }
 
@@ -100,7 +107,7 @@ async fn watchlist(
     caller: Caller,
     RequestId(request_id): RequestId,
     headers: HeaderMap,
-    Query(query): Query<WatchlistQuery>,
+    ApiQuery(query): ApiQuery<WatchlistQuery>,
 ) -> Result<Response> {
     caller.require(
         &[Role::La, Role::Auditor, Role::Analyst],
@@ -207,11 +214,17 @@ async fn watchlist(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
+    #[param(pattern = r"^[0-9]{3}$")]
     pub la: Option<String>,
     /// Only changes made on or after this date (YYYY-MM-DD).
+    #[param(format = Date)]
     pub since: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 100)]
     pub cursor: Option<String>,
 }
 
@@ -231,7 +244,7 @@ async fn destination_changes(
     caller: Caller,
     RequestId(request_id): RequestId,
     headers: HeaderMap,
-    Query(query): Query<ChangesQuery>,
+    ApiQuery(query): ApiQuery<ChangesQuery>,
 ) -> Result<Response> {
     caller.require(&[Role::La, Role::Auditor, Role::Analyst], "read reports")?;
     let la = caller.la_scope(parse_la(query.la.as_deref())?.as_ref())?;
@@ -297,11 +310,17 @@ async fn destination_changes(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NoShowQuery {
+    #[param(pattern = r"^[0-9]{3}$")]
     pub la: Option<String>,
     /// Only this school's no-shows.
+    #[param(pattern = r"^[0-9]{6}$")]
     pub school: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 100)]
     pub cursor: Option<String>,
 }
 
@@ -321,7 +340,7 @@ async fn day_one_no_shows(
     caller: Caller,
     RequestId(request_id): RequestId,
     headers: HeaderMap,
-    Query(query): Query<NoShowQuery>,
+    ApiQuery(query): ApiQuery<NoShowQuery>,
 ) -> Result<Response> {
     let asked_school = parse_school(query.school.as_deref(), "school")?;
     let (la, school) = if caller.role == Role::School {
@@ -385,8 +404,12 @@ async fn day_one_no_shows(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IncomingQuery {
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 100)]
     pub cursor: Option<String>,
 }
 
@@ -399,15 +422,15 @@ pub struct IncomingPage {
 
 /// A school's incoming cohort with the transition information shared for each child.
 #[utoipa::path(get, path = "/api/v1/schools/{urn}/incoming", tag = "schools",
-    params(("urn" = String, Path), IncomingQuery),
+    params(("urn" = String, Path, pattern = r"^[0-9]{6}$"), IncomingQuery),
     responses((status = 200, body = IncomingPage), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 async fn incoming(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
-    Path(urn): Path<String>,
-    Query(query): Query<IncomingQuery>,
+    ApiPath(urn): ApiPath<String>,
+    ApiQuery(query): ApiQuery<IncomingQuery>,
 ) -> Result<Json<IncomingPage>> {
     let urn =
         Urn::parse(&urn).map_err(|e| ApiError::invalid("invalid_urn", "urn", e.to_string()))?;

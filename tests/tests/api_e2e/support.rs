@@ -60,8 +60,9 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|error| panic!("{}: body is not JSON ({error}): {}", self.asked, self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|error| {
+            panic!("{}: body is not JSON ({error}): {}", self.asked, self.text)
+        })
     }
 
     /// Asserts the status and returns the JSON body.
@@ -87,7 +88,12 @@ impl Reply {
         );
         assert_eq!(body["code"], code, "{}: {body}", self.asked);
         assert_eq!(body["status"], status, "{}: {body}", self.asked);
-        assert_eq!(body["type"], format!("/problems/{code}"), "{}: {body}", self.asked);
+        assert_eq!(
+            body["type"],
+            format!("/problems/{code}"),
+            "{}: {body}",
+            self.asked
+        );
         for field in ["title", "detail"] {
             assert!(
                 body[field].as_str().is_some_and(|text| !text.is_empty()),
@@ -195,16 +201,18 @@ impl Api {
         args.extend_from_slice(scope);
         let stdout = self.cli(&args);
         let token = stdout.lines().last().unwrap_or_default().trim().to_owned();
-        assert!(token.len() >= 32, "a token is printed on the last line: {stdout:?}");
+        assert!(
+            token.len() >= 32,
+            "a token is printed on the last line: {stdout:?}"
+        );
         token
     }
 
     /// Creates several tokens at once (each is one CLI process): `(name, role, scope)`.
     pub fn tokens<const N: usize>(&self, specs: [(&str, &str, &[&str]); N]) -> [String; N] {
         std::thread::scope(|scope| {
-            let handles = specs.map(|(name, role, args)| {
-                scope.spawn(move || self.token(name, role, args))
-            });
+            let handles =
+                specs.map(|(name, role, args)| scope.spawn(move || self.token(name, role, args)));
             handles.map(|handle| handle.join().expect("token creation does not panic"))
         })
     }
@@ -275,7 +283,10 @@ impl Api {
     /// `POST /api/v1/children`; asserts 201 and returns the new child's id.
     pub async fn register(&self, token: &str, body: &Value) -> String {
         let created = self.post("/api/v1/children", token, body).await.expect(201);
-        assert_eq!(created["version"], 1, "a new record is at version 1: {created}");
+        assert_eq!(
+            created["version"], 1,
+            "a new record is at version 1: {created}"
+        );
         created["child_id"]
             .as_str()
             .unwrap_or_else(|| panic!("a registration answers with child_id: {created}"))
@@ -284,8 +295,12 @@ impl Api {
 
     /// `POST /api/v1/children/{child_id}/commands`.
     pub async fn send(&self, child_id: &str, token: &str, command: &Value) -> Reply {
-        self.post(&format!("/api/v1/children/{child_id}/commands"), token, command)
-            .await
+        self.post(
+            &format!("/api/v1/children/{child_id}/commands"),
+            token,
+            command,
+        )
+        .await
     }
 
     /// A command that must be accepted; returns `{child_id, version, events}`.
