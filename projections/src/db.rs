@@ -6,8 +6,10 @@
 //! through which the read models are written and queried with SQL that both
 //! backends accept (`$N` placeholders, ISO dates as text).
 
+use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -54,7 +56,48 @@ struct Inner {
     /// promptly; a watch channel, so a wake-up between a projector's read
     /// and its wait is not lost.
     appended: watch::Sender<u64>,
+    /// A `NOTIFY rollcall_events` is scheduled and has not yet been sent.
+    notify_scheduled: AtomicBool,
+    /// Each child's LA, as its registration in the log says (see [`LaCodes`]).
+    la_codes: LaCodes,
 }
+
+/// Children's LA codes, learnt from their `ChildRegistered` events as the
+/// report projections read the log, so they need not look each child's
+/// registration up again: a child's LA is fixed at registration (no event
+/// changes it), so an entry never goes stale. Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub(crate) struct LaCodes(Mutex<HashMap<String, String>>);
+
+impl LaCodes {
+    /// At most this many children are remembered (about 100 bytes each).
+    const CAPACITY: usize = 500_000;
+
+    pub(crate) fn get(&self, child_id: &str) -> Option<String> {
+        self.lock().get(child_id).cloned()
+    }
+
+    pub(crate) fn insert(&self, child_id: &str, la_code: &str) {
+        let mut known = self.lock();
+        if known.len() >= Self::CAPACITY {
+            known.clear();
+        }
+        known.insert(child_id.to_owned(), la_code.to_owned());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // A panic elsewhere cannot leave the map half-written in a way that
+        // matters: every entry is a fact from the log.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// How long appends are gathered into one `NOTIFY` for other processes. A
+/// notifying transaction takes PostgreSQL's global notify lock and waits for
+/// its own WAL flush while holding it, so one per append would serialise every
+/// writer behind it (see docs/performance.md); one per interval keeps the hint
+/// prompt and off the write path.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -127,6 +170,8 @@ impl Database {
                 typed,
                 any,
                 appended: watch::Sender::new(0),
+                notify_scheduled: AtomicBool::new(false),
+                la_codes: LaCodes::default(),
             }),
         })
     }
@@ -177,6 +222,35 @@ impl Database {
         self.inner
             .appended
             .send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// Tells projectors in other processes that the log grew: on PostgreSQL, a
+    /// `NOTIFY rollcall_events` sent after this (committed) append, at most one
+    /// per [`NOTIFY_INTERVAL`], from a background task. Every append is
+    /// followed by a notification: the flag is cleared before the NOTIFY is
+    /// sent, so an append that finds it set is covered by that NOTIFY. Only a
+    /// hint: a lost one delays other processes until their next poll.
+    pub(crate) fn notify_other_processes(&self) {
+        let Some(pool) = self.postgres() else {
+            return;
+        };
+        if self.inner.notify_scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = pool.clone();
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            tokio::time::sleep(NOTIFY_INTERVAL).await;
+            inner.notify_scheduled.store(false, Ordering::Release);
+            let _ = sqlx::query("select pg_notify('rollcall_events', '')")
+                .execute(&pool)
+                .await;
+        });
+    }
+
+    /// The LA codes the report projections have learnt from the log.
+    pub(crate) fn la_codes(&self) -> &LaCodes {
+        &self.inner.la_codes
     }
 
     /// A receiver that changes whenever the log grows.

@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use crate::db::Database;
-use crate::read_models::{Val, bind_all, placeholders};
+use crate::read_models::{OpenReason, Val, bind_all, placeholders};
 
 /// A child's summary row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -148,6 +148,11 @@ pub struct WatchFilter {
 /// The LA watchlist, one item per child, ordered by child id.
 pub async fn watchlist(db: &Database, filter: &WatchFilter) -> Result<Vec<WatchItem>, sqlx::Error> {
     let overdue = "overdue_track_step";
+    if let Some(reason) = filter.reason.as_deref().filter(|reason| *reason != overdue) {
+        if let Some(items) = watchlist_page(db, filter, reason).await? {
+            return Ok(items);
+        }
+    }
     let want_events = filter.reason.as_deref() != Some(overdue);
     let want_overdue = filter
         .reason
@@ -272,6 +277,81 @@ pub async fn watchlist(db: &Database, filter: &WatchFilter) -> Result<Vec<WatchI
         });
     }
     Ok(items)
+}
+
+/// One event-driven reason's page of the watchlist, read from the open
+/// watchlist rows alone: each carries the page's copy of its child (migration
+/// 0004), so the page is one range scan of `watchlist_open`. `None` if a row
+/// lacks that copy (which the migration's backfill rules out); the caller then
+/// assembles the page from the other tables.
+async fn watchlist_page(
+    db: &Database,
+    filter: &WatchFilter,
+    reason: &str,
+) -> Result<Option<Vec<WatchItem>>, sqlx::Error> {
+    let mut sql = Sql::new(
+        "select child_id, upn, given_name, family_name, la_code, school_urn, destination_urn, \
+         open_reasons, next_due_on from watchlist where cleared_on is null",
+    );
+    if let Some(la) = &filter.la_code {
+        sql.push(" and la_code = ?", [Val::from(la.as_str())]);
+    }
+    sql.push(" and reason = ?", [Val::from(reason)]);
+    if let Some(after) = &filter.after {
+        sql.push(" and child_id > ?", [Val::from(after.as_str())]);
+    }
+    sql.push(" order by child_id limit ?", [Val::from(filter.limit)]);
+    let rows = sql.fetch(db).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (Some(upn), Some(given_name), Some(family_name), Some(open_reasons)) = (
+            row.try_get::<Option<String>, _>("upn")?,
+            row.try_get::<Option<String>, _>("given_name")?,
+            row.try_get::<Option<String>, _>("family_name")?,
+            row.try_get::<Option<String>, _>("open_reasons")?,
+        ) else {
+            return Ok(None);
+        };
+        let Ok(open) = serde_json::from_str::<Vec<OpenReason>>(&open_reasons) else {
+            return Ok(None);
+        };
+        let mut reason_details: Vec<WatchReasonDetail> = open
+            .into_iter()
+            .map(|open| WatchReasonDetail {
+                reason: open.reason,
+                since: open.since,
+            })
+            .collect();
+        let next_due_on: Option<String> = row.try_get("next_due_on")?;
+        if let Some(due) = next_due_on.filter(|due| due.as_str() < filter.today.as_str()) {
+            reason_details.push(WatchReasonDetail {
+                reason: "overdue_track_step".to_owned(),
+                since: due,
+            });
+        }
+        let since = reason_details
+            .iter()
+            .filter(|detail| detail.reason == reason)
+            .map(|detail| detail.since.clone())
+            .min()
+            .unwrap_or_default();
+        items.push(WatchItem {
+            child_id: row.try_get("child_id")?,
+            upn,
+            given_name,
+            family_name,
+            la_code: row.try_get("la_code")?,
+            school_urn: row.try_get("school_urn")?,
+            destination_urn: row.try_get("destination_urn")?,
+            reasons: reason_details
+                .iter()
+                .map(|detail| detail.reason.clone())
+                .collect(),
+            since,
+            reason_details,
+        });
+    }
+    Ok(Some(items))
 }
 
 /// One row of the destination-change report.

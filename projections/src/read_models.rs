@@ -6,6 +6,11 @@
 //! child-case fold skips events at or below the version it already holds:
 //! a replay is harmless. Dates written are the events' own, never the clock,
 //! so a rebuild reproduces the live tables row for row.
+//!
+//! A child's rows other than its summary (open track steps, incoming cohort,
+//! the watchlist page's copy of the child) are derived from its folded state
+//! and written only when the batch changed them, so the common event (a
+//! contact attempt) costs one summary row. See docs/performance.md.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,7 +18,7 @@ use domain::{ChildCase, ChildEvent, WatchReason};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
-use crate::db::BackendKind;
+use crate::db::{BackendKind, LaCodes};
 use crate::projector::{ProjectionError, StoredEvent};
 
 /// A value bound into portable SQL.
@@ -172,7 +177,7 @@ const SUMMARY_COLUMNS: [&str; 16] = [
     "last_position",
     "updated_at",
 ];
-const WATCH_COLUMNS: [&str; 7] = [
+const WATCH_COLUMNS: [&str; 14] = [
     "child_id",
     "reason",
     "la_code",
@@ -180,7 +185,17 @@ const WATCH_COLUMNS: [&str; 7] = [
     "opened_position",
     "cleared_on",
     "cleared_position",
+    // The page columns: set on open rows, null once a row is cleared.
+    "upn",
+    "given_name",
+    "family_name",
+    "school_urn",
+    "destination_urn",
+    "open_reasons",
+    "next_due_on",
 ];
+/// How many of `WATCH_COLUMNS` are the page's copy of the child.
+const WATCH_PAGE_COLUMNS: usize = 7;
 const STEP_COLUMNS: [&str; 5] = ["child_id", "la_code", "track", "step", "due_on"];
 const COHORT_COLUMNS: [&str; 5] = [
     "child_id",
@@ -234,6 +249,94 @@ fn sen_code(sen: Option<domain::values::Sen>) -> Option<String> {
     sen.map(|sen| format!("{sen:?}"))
 }
 
+/// One open watchlist reason in a row's `open_reasons`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OpenReason {
+    pub(crate) reason: String,
+    pub(crate) since: String,
+}
+
+/// A child's rows in the tables other than its summary, as its folded state
+/// says they should be: compared before and after a batch, so only a change
+/// is written.
+#[derive(Debug, Default, PartialEq)]
+struct Derived {
+    steps: Vec<Vec<Val>>,
+    cohort: Option<Vec<Val>>,
+    /// What the watchlist page shows of the child, copied onto each of its
+    /// open rows (`WATCH_PAGE_COLUMNS`): identity, schools, every open reason
+    /// with its start, and the earliest due date of its open track steps.
+    page: Option<Vec<Val>>,
+}
+
+fn derive(id: &str, child: &Projected) -> Derived {
+    let case = &child.case;
+    let Some(identity) = case.identity.as_ref() else {
+        return Derived::default();
+    };
+    let la = identity.la_code.as_str();
+    let open_steps = case.open_steps();
+    let steps = open_steps
+        .iter()
+        .map(|(track, due)| {
+            vec![
+                id.into(),
+                la.into(),
+                track.as_str().into(),
+                due.step.as_str().into(),
+                due.due_on.to_string().into(),
+            ]
+        })
+        .collect();
+    let cohort = case.destination_urn.as_ref().and_then(|destination| {
+        (case.arrived_at.as_ref() != Some(destination)).then(|| {
+            vec![
+                id.into(),
+                destination.as_str().into(),
+                la.into(),
+                case.destination_confirmed.into(),
+                child.last_position.into(),
+            ]
+        })
+    });
+    let mut open: Vec<OpenReason> = child
+        .open
+        .iter()
+        .map(|(reason, (since, _))| OpenReason {
+            reason: reason.clone(),
+            since: since.clone(),
+        })
+        .collect();
+    open.sort_by(|a, b| (&a.since, &a.reason).cmp(&(&b.since, &b.reason)));
+    let next_due_on = open_steps
+        .iter()
+        .map(|(_, due)| due.due_on)
+        .min()
+        .map(|date| date.to_string());
+    let page = vec![
+        identity.upn.as_str().into(),
+        identity.given_name.as_str().into(),
+        identity.family_name.as_str().into(),
+        case.school_urn
+            .as_ref()
+            .map(|urn| urn.as_str().to_owned())
+            .into(),
+        case.destination_urn
+            .as_ref()
+            .map(|urn| urn.as_str().to_owned())
+            .into(),
+        serde_json::to_string(&open)
+            .expect("strings serialize")
+            .into(),
+        next_due_on.into(),
+    ];
+    Derived {
+        steps,
+        cohort,
+        page: Some(page),
+    }
+}
+
 /// child_cases: child_summary, child_upns, watchlist, open_track_steps,
 /// incoming_cohort and transition_info.
 pub(crate) async fn apply_child_cases(
@@ -248,16 +351,21 @@ pub(crate) async fn apply_child_cases(
         .collect();
     let mut children = load_projected(tx, &ids).await?;
     let mut touched = BTreeSet::new();
+    // Each child's derived rows as they stand before this batch.
+    let mut before: HashMap<String, Derived> = HashMap::new();
     let mut watch: BTreeMap<(String, String, i64), Vec<Val>> = BTreeMap::new();
     let mut upns: BTreeMap<String, Vec<Val>> = BTreeMap::new();
     let mut transitions: BTreeMap<(String, String), Vec<Val>> = BTreeMap::new();
 
     for stored in events {
         let child = children.entry(stored.child_id.clone()).or_default();
+        if !before.contains_key(&stored.child_id) {
+            before.insert(stored.child_id.clone(), derive(&stored.child_id, child));
+        }
         if u64::try_from(stored.sequence).unwrap_or(0) <= child.case.version {
             continue; // already applied: a replayed batch changes nothing
         }
-        let before = child.case.watch_reasons();
+        let was_open = child.case.watch_reasons();
         cqrs_es::Aggregate::apply(&mut child.case, stored.event.clone());
         child.last_position = stored.position;
         child.updated_at = stored.recorded_at.clone();
@@ -270,40 +378,35 @@ pub(crate) async fn apply_child_cases(
         };
         let la = identity.la_code.as_str().to_owned();
         let date = stored.date();
-        for reason in after.iter().filter(|reason| !before.contains(reason)) {
+        for reason in after.iter().filter(|reason| !was_open.contains(reason)) {
             child
                 .open
                 .insert(reason.as_str().to_owned(), (date.clone(), stored.position));
+            // Written with the page columns once the batch is folded (below).
             watch.insert(
                 (
                     stored.child_id.clone(),
                     reason.as_str().to_owned(),
                     stored.position,
                 ),
-                vec![
+                Vec::new(),
+            );
+        }
+        for reason in was_open.iter().filter(|reason| !after.contains(reason)) {
+            if let Some((since, opened)) = child.open.remove(reason.as_str()) {
+                let mut row: Vec<Val> = vec![
                     stored.child_id.clone().into(),
                     reason.as_str().into(),
                     la.clone().into(),
+                    since.into(),
+                    opened.into(),
                     date.clone().into(),
                     stored.position.into(),
-                    Val::Text(None),
-                    Val::Int(None),
-                ],
-            );
-        }
-        for reason in before.iter().filter(|reason| !after.contains(reason)) {
-            if let Some((since, opened)) = child.open.remove(reason.as_str()) {
+                ];
+                row.extend([Val::Text(None)].into_iter().cycle().take(WATCH_PAGE_COLUMNS));
                 watch.insert(
                     (stored.child_id.clone(), reason.as_str().to_owned(), opened),
-                    vec![
-                        stored.child_id.clone().into(),
-                        reason.as_str().into(),
-                        la.clone().into(),
-                        since.into(),
-                        opened.into(),
-                        date.clone().into(),
-                        stored.position.into(),
-                    ],
+                    row,
                 );
             }
         }
@@ -354,7 +457,9 @@ pub(crate) async fn apply_child_cases(
     let touched: Vec<String> = touched.into_iter().collect();
     let mut summaries = Vec::new();
     let mut steps = Vec::new();
+    let mut steps_changed = Vec::new();
     let mut cohort = Vec::new();
+    let mut cohort_changed = Vec::new();
     for id in &touched {
         let child = &children[id];
         let case = &child.case;
@@ -392,24 +497,38 @@ pub(crate) async fn apply_child_cases(
             child.last_position.into(),
             child.updated_at.clone().into(),
         ]);
-        for (track, due) in case.open_steps() {
-            steps.push(vec![
-                id.clone().into(),
-                la.clone().into(),
-                track.as_str().into(),
-                due.step.as_str().into(),
-                due.due_on.to_string().into(),
-            ]);
+        let was = before
+            .remove(id)
+            .expect("every touched child was derived before its first event");
+        let now = derive(id, child);
+        if now.steps != was.steps {
+            steps_changed.push(id.clone());
+            steps.extend(now.steps);
         }
-        if let Some(destination) = &case.destination_urn {
-            if case.arrived_at.as_ref() != Some(destination) {
-                cohort.push(vec![
+        if now.cohort != was.cohort {
+            cohort_changed.push(id.clone());
+            cohort.extend(now.cohort);
+        }
+        // Open rows carry the page columns: rewrite them all when those
+        // changed, else only the rows this batch opened.
+        let page = now
+            .page
+            .expect("every touched child was checked to be registered");
+        let page_changed = was.page.as_ref() != Some(&page);
+        for (reason, (since, opened)) in &child.open {
+            let key = (id.clone(), reason.clone(), *opened);
+            if page_changed || watch.contains_key(&key) {
+                let mut row: Vec<Val> = vec![
                     id.clone().into(),
-                    destination.as_str().into(),
+                    reason.clone().into(),
                     la.clone().into(),
-                    case.destination_confirmed.into(),
-                    child.last_position.into(),
-                ]);
+                    since.clone().into(),
+                    (*opened).into(),
+                    Val::Text(None),
+                    Val::Int(None),
+                ];
+                row.extend(page.iter().cloned());
+                watch.insert(key, row);
             }
         }
     }
@@ -430,6 +549,14 @@ pub(crate) async fn apply_child_cases(
         upns.into_values().collect(),
     )
     .await?;
+    // A row opened in this batch was either completed with the page columns
+    // above (still open) or overwritten as cleared.
+    if let Some(((child, reason, _), _)) = watch.iter().find(|(_, row)| row.is_empty()) {
+        return Err(ProjectionError::BadEvent {
+            position: children.get(child).map_or(0, |projected| projected.last_position),
+            detail: format!("watchlist row {reason} of child {child} was opened but not written"),
+        });
+    }
     insert_rows(
         tx,
         "watchlist",
@@ -438,9 +565,9 @@ pub(crate) async fn apply_child_cases(
         watch.into_values().collect(),
     )
     .await?;
-    delete_for_children(tx, "open_track_steps", &touched).await?;
+    delete_for_children(tx, "open_track_steps", &steps_changed).await?;
     insert_rows(tx, "open_track_steps", &STEP_COLUMNS, "", steps).await?;
-    delete_for_children(tx, "incoming_cohort", &touched).await?;
+    delete_for_children(tx, "incoming_cohort", &cohort_changed).await?;
     insert_rows(tx, "incoming_cohort", &COHORT_COLUMNS, "", cohort).await?;
     insert_rows(
         tx,
@@ -453,27 +580,42 @@ pub(crate) async fn apply_child_cases(
     Ok(())
 }
 
-/// The LA of each child, read from its registration in the log itself (the
-/// source of truth, always committed before the child's later events), so
-/// that the report projections do not depend on the child-cases projection.
+/// Remembers the LA of every child registered in `batch`, so that reading
+/// the log from the start never has to look a registration up.
+fn remember_registrations(known: &LaCodes, batch: &[StoredEvent]) {
+    for stored in batch {
+        if let ChildEvent::ChildRegistered { la_code, .. } = &stored.event {
+            known.insert(&stored.child_id, la_code.as_str());
+        }
+    }
+}
+
+/// The LA of each child in `events`: remembered from its registration, else
+/// read from its registration in the log itself (the source of truth, always
+/// committed before the child's later events), so that the report
+/// projections do not depend on the child-cases projection.
 async fn la_codes(
     kind: BackendKind,
+    known: &LaCodes,
     tx: &mut Transaction<'_, Any>,
     events: &[&StoredEvent],
 ) -> Result<HashMap<String, String>, ProjectionError> {
-    let mut known = HashMap::new();
+    let mut found = HashMap::new();
     let mut wanted = BTreeSet::new();
     for stored in events {
-        if let ChildEvent::ChildRegistered { la_code, .. } = &stored.event {
-            known.insert(stored.child_id.clone(), la_code.as_str().to_owned());
-        } else {
-            wanted.insert(stored.child_id.clone());
+        if found.contains_key(&stored.child_id) {
+            continue;
+        }
+        match known.get(&stored.child_id) {
+            Some(la_code) => {
+                found.insert(stored.child_id.clone(), la_code);
+            }
+            None => {
+                wanted.insert(stored.child_id.clone());
+            }
         }
     }
-    let wanted: Vec<String> = wanted
-        .into_iter()
-        .filter(|id| !known.contains_key(id))
-        .collect();
+    let wanted: Vec<String> = wanted.into_iter().collect();
     let la_expr = match kind {
         BackendKind::Postgres => "payload ->> 'la_code'",
         BackendKind::Sqlite => "json_extract(payload, '$.la_code')",
@@ -489,10 +631,13 @@ async fn la_codes(
             .fetch_all(&mut **tx)
             .await?
         {
-            known.insert(row.try_get("aggregate_id")?, row.try_get("la_code")?);
+            let child_id: String = row.try_get("aggregate_id")?;
+            let la_code: String = row.try_get("la_code")?;
+            known.insert(&child_id, &la_code);
+            found.insert(child_id, la_code);
         }
     }
-    Ok(known)
+    Ok(found)
 }
 
 fn la_of(known: &HashMap<String, String>, stored: &StoredEvent) -> Result<String, ProjectionError> {
@@ -522,9 +667,11 @@ const CHANGE_COLUMNS: [&str; 11] = [
 /// destination_changes: one row per `DestinationChanged`, with who made it.
 pub(crate) async fn apply_destination_changes(
     kind: BackendKind,
+    known: &LaCodes,
     tx: &mut Transaction<'_, Any>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
+    remember_registrations(known, events);
     let relevant: Vec<&StoredEvent> = events
         .iter()
         .filter(|stored| matches!(stored.event, ChildEvent::DestinationChanged { .. }))
@@ -532,7 +679,7 @@ pub(crate) async fn apply_destination_changes(
     if relevant.is_empty() {
         return Ok(());
     }
-    let las = la_codes(kind, tx, &relevant).await?;
+    let las = la_codes(kind, known, tx, &relevant).await?;
     let mut rows = Vec::new();
     for stored in relevant {
         if let ChildEvent::DestinationChanged {
@@ -572,9 +719,11 @@ pub(crate) async fn apply_destination_changes(
 /// that school or by the child being located.
 pub(crate) async fn apply_day_one_no_shows(
     kind: BackendKind,
+    known: &LaCodes,
     tx: &mut Transaction<'_, Any>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
+    remember_registrations(known, events);
     let relevant: Vec<&StoredEvent> = events
         .iter()
         .filter(|stored| {
@@ -592,7 +741,7 @@ pub(crate) async fn apply_day_one_no_shows(
     if relevant.is_empty() {
         return Ok(());
     }
-    let las = la_codes(kind, tx, &relevant).await?;
+    let las = la_codes(kind, known, tx, &relevant).await?;
     // In order: a resolution in this batch must follow its no-show's insert.
     for stored in relevant {
         match &stored.event {
@@ -749,11 +898,13 @@ pub fn describe(event: &ChildEvent) -> String {
 /// timeline: every event, with who recorded it at which school or LA.
 pub(crate) async fn apply_timeline(
     kind: BackendKind,
+    known: &LaCodes,
     tx: &mut Transaction<'_, Any>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
+    remember_registrations(known, events);
     let all: Vec<&StoredEvent> = events.iter().collect();
-    let las = la_codes(kind, tx, &all).await?;
+    let las = la_codes(kind, known, tx, &all).await?;
     let mut rows = Vec::new();
     for stored in events {
         let school = match &stored.event {

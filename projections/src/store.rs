@@ -237,13 +237,9 @@ impl Store {
         match result {
             Ok(events) => {
                 self.db.notify_appended();
-                if let Some(pool) = self.db.postgres() {
-                    // A hint for projectors in other processes; they poll anyway,
-                    // so a lost notification only delays them.
-                    let _ = sqlx::query("select pg_notify('rollcall_events', '')")
-                        .execute(pool)
-                        .await;
-                }
+                // A hint for projectors in other processes; they poll anyway,
+                // so a lost notification only delays them.
+                self.db.notify_other_processes();
                 let version = events.last().map_or(0, |event| event.sequence);
                 Ok(Outcome {
                     child_id,

@@ -69,6 +69,20 @@ struct Options {
     runs: usize,
     /// Leave the databases behind for inspection.
     keep: bool,
+    /// Which parts to run.
+    parts: Parts,
+    /// Reuse this database's log (and leave it alone) instead of generating one.
+    log_database: Option<String>,
+    /// The projections to rebuild.
+    projections: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Parts {
+    /// pgbench, commands, catch-up.
+    commands: bool,
+    /// The generated log: rebuild and watchlist.
+    log: bool,
 }
 
 impl Default for Options {
@@ -82,13 +96,20 @@ impl Default for Options {
             rebuild_batch: 5000,
             runs: 200,
             keep: false,
+            parts: Parts {
+                commands: true,
+                log: true,
+            },
+            log_database: None,
+            projections: PROJECTIONS.iter().map(|name| (*name).to_owned()).collect(),
         }
     }
 }
 
 const USAGE: &str = "usage: cargo bench -p rollcall-tests --bench store -- [--quick] [--seconds N] \
      [--writers 1,16,64] [--children-per-writer N] [--rebuild-children N] [--catch-up-batch N] \
-     [--rebuild-batch N] [--runs N] [--keep]";
+     [--rebuild-batch N] [--runs N] [--keep] [--only commands|log] [--log-database URL] \
+     [--projections a,b]";
 
 fn parse_options() -> Options {
     let mut options = Options::default();
@@ -127,6 +148,23 @@ fn parse_options() -> Options {
             "--rebuild-batch" => options.rebuild_batch = number(&arg, args.next()) as i64,
             "--runs" => options.runs = number(&arg, args.next()) as usize,
             "--keep" => options.keep = true,
+            "--only" => match args.next().as_deref() {
+                Some("commands") => options.parts.log = false,
+                Some("log") => options.parts.commands = false,
+                _ => panic!("--only takes commands or log\n{USAGE}"),
+            },
+            "--log-database" => {
+                options.log_database = Some(args.next().expect("--log-database takes a URL"));
+                options.parts.commands = false;
+            }
+            "--projections" => {
+                options.projections = args
+                    .next()
+                    .expect("--projections takes a list")
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect();
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -266,61 +304,116 @@ fn ms(duration: Duration) -> String {
 // The run
 // ---------------------------------------------------------------------------
 
+/// The databases this run created, dropped at the end (unless `--keep`) even if a
+/// part panicked.
+type Created = Arc<std::sync::Mutex<Vec<TestDb>>>;
+
 async fn run(options: Options) {
     println!("Rollcall storage benchmark: {options:?}");
-    let mut report = Report::default();
+    let created: Created = Arc::default();
+    let task = tokio::spawn(run_parts(options.clone(), Arc::clone(&created)));
+    let outcome = task.await;
+    let databases: Vec<TestDb> = std::mem::take(&mut *created.lock().expect("not poisoned"));
+    for database in databases {
+        if options.keep {
+            println!("kept database {}", database.url);
+        } else {
+            database.drop_database().await;
+        }
+    }
+    match outcome {
+        Ok(report) => {
+            println!();
+            report.print();
+        }
+        Err(error) => {
+            eprintln!("the benchmark failed: {error}");
+            std::process::exit(1);
+        }
+    }
+}
 
-    let Some(commands_db) = fresh_database().await else {
+/// A fresh database on the benchmark's server, registered for dropping.
+async fn fresh(created: &Created) -> String {
+    let Some(database) = fresh_database().await else {
         eprintln!(
             "the benchmark needs PostgreSQL: set DATABASE_URL=postgres://... or install the server binaries"
         );
         std::process::exit(2);
     };
-    print_machine(&commands_db.url).await;
+    let url = database.url.clone();
+    created.lock().expect("not poisoned").push(database);
+    url
+}
 
+async fn run_parts(options: Options, created: Created) -> Report {
+    let mut report = Report::default();
+    if options.parts.commands {
+        let url = fresh(&created).await;
+        print_machine(&url).await;
+        commands_part(&options, &url, &mut report).await;
+    }
+    if options.parts.log {
+        let url = match &options.log_database {
+            Some(url) => url.clone(),
+            None => fresh(&created).await,
+        };
+        if !options.parts.commands {
+            print_machine(&url).await;
+        }
+        log_part(&options, &url, &mut report).await;
+    }
+    report
+}
+
+/// Commands through the store beside pgbench, then the projector catching up on them.
+async fn commands_part(options: &Options, url: &str, report: &mut Report) {
     let max_writers = *options.writers.iter().max().expect("checked non-empty");
-    let pool_size = u32::try_from(max_writers).expect("writer counts are small") + 2;
+
+    // Set-up on its own small pool, closed before anything is timed: registrations
+    // use both of a Database's pools (the UPN check reads through the `AnyPool`).
+    let children = {
+        let db = Database::connect(url, PoolSize::default())
+            .await
+            .expect("the benchmark database accepts connections");
+        db.migrate().await.expect("migrations apply");
+        let pg = db.postgres().expect("a PostgreSQL database").clone();
+        check_connections(&pg, max_writers).await;
+
+        // The PostgreSQL baseline first, while the server holds no other pool of ours.
+        println!("\n== pgbench: a command's shape, PostgreSQL alone");
+        let pgbench = pgbench_baseline(&pg, url, options).await;
+
+        println!("\n== commands through Store::execute");
+        let store = Arc::new(Store::new(db.clone()));
+        let children =
+            register_children(&store, max_writers * options.children_per_writer, 8).await;
+        db.close().await;
+        (children, pgbench)
+    };
+    let (children, pgbench) = children;
+
+    // The timed pool: one connection per writer (the `AnyPool` beside it stays idle,
+    // as commands without an idempotency key never use it).
     let db = Database::connect(
-        &commands_db.url,
+        url,
         PoolSize {
-            max_connections: pool_size,
+            max_connections: u32::try_from(max_writers).expect("writer counts are small"),
         },
     )
     .await
     .expect("the benchmark database accepts connections");
-    db.migrate().await.expect("migrations apply");
     let pg = db.postgres().expect("a PostgreSQL database").clone();
-
-    // The PostgreSQL baseline first, while the server holds only the store's pool.
-    println!("\n== pgbench: a command's shape, PostgreSQL alone");
-    let pgbench = pgbench_baseline(&pg, &commands_db.url, &options).await;
-
-    println!("\n== commands through Store::execute");
     let store = Arc::new(Store::new(db.clone()));
-    // Registrations also use the `AnyPool` (the UPN check), so at 64 at a time the two
-    // pools together would exceed the server's 100 connections; 16 is plenty.
-    let children = register_children(
-        &store,
-        max_writers * options.children_per_writer,
-        max_writers.min(16),
-    )
-    .await;
     let baseline = pgbench.as_ref().map_or_else(
         || "pgbench unavailable".to_owned(),
         |tps| format!("pgbench, 16 clients: {} tps", thousands(*tps)),
     );
     for &writers in &options.writers {
         let result = commands(&store, &children, writers, options.seconds).await;
-        let target = if writers == 16 {
-            "≥ 50% of pgbench"
-        } else {
-            ""
-        };
+        let target = if writers == 16 { "≥ 50% of pgbench" } else { "" };
         report.row(
-            &format!(
-                "commands/s, {writers} writer{}",
-                if writers == 1 { "" } else { "s" }
-            ),
+            &format!("commands/s, {writers} writer{}", if writers == 1 { "" } else { "s" }),
             format!(
                 "{} (p50 {}, p99 {})",
                 thousands(result.per_second),
@@ -350,46 +443,45 @@ async fn run(options: Options) {
         assert_eq!(applied, appended as u64, "{name} applied every event once");
         report.row(
             &format!("catch-up {name}, batch {}", options.catch_up_batch),
-            format!(
-                "{} events/s",
-                thousands(applied as f64 / elapsed.as_secs_f64())
-            ),
+            format!("{} events/s", thousands(applied as f64 / elapsed.as_secs_f64())),
             format!("ordered scan: {} rows/s", thousands(scan)),
-            format!(
-                "{} events in {:.2} s",
-                thousands(applied as f64),
-                elapsed.as_secs_f64()
-            ),
+            format!("{} events in {:.2} s", thousands(applied as f64), elapsed.as_secs_f64()),
             "",
         );
     }
     report.row(
         "catch-up, all four in turn",
-        format!(
-            "{} events/s",
-            thousands(appended as f64 / total.as_secs_f64())
-        ),
+        format!("{} events/s", thousands(appended as f64 / total.as_secs_f64())),
         format!("ordered scan: {} rows/s", thousands(scan)),
-        format!(
-            "{} events in {:.2} s",
-            thousands(appended as f64),
-            total.as_secs_f64()
-        ),
+        format!("{} events in {:.2} s", thousands(appended as f64), total.as_secs_f64()),
         "",
     );
     db.close().await;
-    finish(commands_db, options.keep).await;
+}
 
+/// The generated log: an ordered scan, a full rebuild of every projection, then the
+/// watchlist over the rebuilt read models.
+async fn log_part(options: &Options, url: &str, report: &mut Report) {
     println!("\n== full rebuild");
-    let rebuild_db = fresh_database()
-        .await
-        .expect("PostgreSQL was available a moment ago");
-    let db = Database::connect(&rebuild_db.url, PoolSize::default())
+    let db = Database::connect(url, PoolSize::default())
         .await
         .expect("the benchmark database accepts connections");
     db.migrate().await.expect("migrations apply");
     let pg = db.postgres().expect("a PostgreSQL database").clone();
-    let events = load_generated_log(&pg, options.rebuild_children).await;
+    let existing: i64 = sqlx::query_scalar("select count(*) from events")
+        .fetch_one(&pg)
+        .await
+        .expect("count the log");
+    let events = if existing > 0 {
+        println!("  reusing the {} events already in {}", thousands(existing as f64), url);
+        existing as u64
+    } else {
+        load_generated_log(&pg, options.rebuild_children).await
+    };
+    let children: i64 = sqlx::query_scalar("select count(*) from events where sequence = 1")
+        .fetch_one(&pg)
+        .await
+        .expect("count the children");
     let scan = ordered_scan(&db).await;
     let read = read_and_parse(&db, options.rebuild_batch).await;
     report.row(
@@ -400,7 +492,7 @@ async fn run(options: Options) {
         "",
     );
     let mut total = Duration::ZERO;
-    for name in PROJECTIONS {
+    for name in PROJECTIONS.iter().filter(|name| options.projections.iter().any(|p| p == *name)) {
         let started = Instant::now();
         let applied = projector::rebuild(&db, name, options.rebuild_batch)
             .await
@@ -418,21 +510,22 @@ async fn run(options: Options) {
         );
     }
     report.row(
-        "rebuild, all four in turn",
-        format!(
-            "{} events/s",
-            thousands(events as f64 / total.as_secs_f64())
-        ),
+        "rebuild, all in turn",
+        format!("{} events/s", thousands(events as f64 / total.as_secs_f64())),
         format!("ordered scan: {} rows/s", thousands(scan)),
         format!("{:.2} s", total.as_secs_f64()),
         "",
     );
 
     println!("\n== watchlist latency");
-    sqlx::query("analyze")
-        .execute(&pg)
-        .await
-        .expect("analyze the read models");
+    // A rebuild leaves the read models full of dead row versions; autovacuum would
+    // clear them within a minute or so. Done here so the figures do not depend on when.
+    for table in projector::tables_of("child_cases") {
+        pg.execute(format!("vacuum analyze {table}").as_str())
+            .await
+            .expect("vacuum a read model");
+    }
+    check_page_agrees(&db).await;
     for (reason, target) in [
         (Some("no_destination"), "≤ 2 ms median"),
         (Some("overdue_track_step"), ""),
@@ -442,7 +535,7 @@ async fn run(options: Options) {
         report.row(
             &format!(
                 "watchlist, LA {LA} ({} children), {}, limit 1000",
-                thousands(options.rebuild_children as f64),
+                thousands(children as f64),
                 reason.unwrap_or("all reasons")
             ),
             format!("median {}", ms(median)),
@@ -452,18 +545,6 @@ async fn run(options: Options) {
         );
     }
     db.close().await;
-    finish(rebuild_db, options.keep).await;
-
-    println!();
-    report.print();
-}
-
-async fn finish(database: TestDb, keep: bool) {
-    if keep {
-        println!("kept database {}", database.url);
-    } else {
-        database.drop_database().await;
-    }
 }
 
 /// The machine and server the figures came from.
@@ -905,6 +986,26 @@ async fn commands(
     }
 }
 
+/// Warns when the server may refuse the largest writer level's connections (a pool
+/// that cannot connect fails its writers with "pool timed out").
+async fn check_connections(pool: &PgPool, writers: usize) {
+    let free: i64 = sqlx::query_scalar(
+        "select current_setting('max_connections')::bigint \
+              - current_setting('superuser_reserved_connections')::bigint \
+              - (select count(*) from pg_stat_activity)",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("count the server's connections");
+    let needed = i64::try_from(writers).expect("writer counts are small") + 4;
+    if free < needed {
+        println!(
+            "  warning: the server has {free} free connections and {writers} writers need \
+             {needed}; other clients are using it (raise max_connections or run fewer writers)"
+        );
+    }
+}
+
 /// `pgbench` on PATH, else the newest Debian server directory's.
 fn find_pgbench() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -1214,6 +1315,40 @@ async fn insert_events(pool: &PgPool, events: Vec<Generated>) {
 // ---------------------------------------------------------------------------
 // 4. The watchlist
 // ---------------------------------------------------------------------------
+
+/// One reason's page is read from the watchlist rows' own copy of each child
+/// (migration 0004); the all-reasons page is assembled from child_summary,
+/// watchlist and open_track_steps. Every child on both must look the same.
+async fn check_page_agrees(db: &Database) {
+    let filter = |reason: Option<&str>| WatchFilter {
+        la_code: Some(LA.to_owned()),
+        reason: reason.map(str::to_owned),
+        today: today().to_string(),
+        after: None,
+        limit: 1000,
+    };
+    let all = queries::watchlist(db, &filter(None))
+        .await
+        .expect("the watchlist query runs");
+    let by_id: BTreeMap<&str, &queries::WatchItem> =
+        all.iter().map(|item| (item.child_id.as_str(), item)).collect();
+    let mut compared = 0;
+    for reason in ["no_destination", "appeal_pending", "day_one_no_show", "reported_missing"] {
+        for item in queries::watchlist(db, &filter(Some(reason)))
+            .await
+            .expect("the watchlist query runs")
+        {
+            let Some(general) = by_id.get(item.child_id.as_str()) else {
+                continue;
+            };
+            let mut general = (*general).clone();
+            general.since = item.since.clone();
+            assert_eq!(item, general, "the {reason} page agrees with the general path");
+            compared += 1;
+        }
+    }
+    println!("  the one-reason pages agree with the general path on {compared} children");
+}
 
 /// Times `runs` watchlist queries for LA 330 and `reason`, limit 1000, after ten
 /// untimed ones; returns the row count, median and p95.

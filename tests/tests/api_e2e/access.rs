@@ -127,6 +127,17 @@ async fn each_role_sees_and_does_only_what_its_scope_allows(database_url: &str) 
         let contact = json!({"type": "LogContactAttempt", "method": "phone", "outcome": "no_answer", "made_on": days_ago(1)});
         let reply = api.send(&kit, token, &contact).await;
         assert_eq!(reply.problem(404, "not_found"), unknown, "{who}: a command");
+        // Not even a stale version gives the record away.
+        let stale = api
+            .call(
+                Method::POST,
+                &format!("/api/v1/children/{kit}/commands"),
+                Some(token),
+                Some(contact.to_string()),
+                &[("if-match", "\"1\"")],
+            )
+            .await;
+        assert_eq!(stale.problem(404, "not_found"), unknown, "{who}: If-Match");
         let found = api.get_ok(&by_upn, token).await;
         assert!(
             items(&found).is_empty(),

@@ -61,6 +61,7 @@ async fn the_transition_year_runs_end_to_end_and_a_rebuild_changes_no_list(datab
         );
     }
 
+    lists_come_in_pages(&api, &people).await;
     a_rebuild_leaves_every_list_the_same(&mut api, &people).await;
 }
 
@@ -799,6 +800,46 @@ async fn reports_and_watchlist_export_as_csv(
         ),
         "the watchlist export is logged for each child in it: {log}"
     );
+}
+
+/// Every list pages with `limit` and `cursor`: walking the pages one item at a time gives
+/// the whole list, in order, and the last page has no `next_cursor`.
+async fn lists_come_in_pages(api: &Api, people: &People) {
+    for path in [
+        format!("/api/v1/watchlist?la={LA}"),
+        format!("/api/v1/reports/day-one-no-shows?la={LA}"),
+        format!("/api/v1/reports/destination-changes?la={LA}"),
+        format!("/api/v1/schools/{SECONDARY}/incoming"),
+    ] {
+        let with = |query: &str| {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            format!("{path}{separator}{query}")
+        };
+        let whole = api.get_ok(&path, &people.la).await;
+        assert_eq!(whole["next_cursor"], Value::Null, "{path}: {whole}");
+        let mut walked = Vec::new();
+        let mut page = api.get_ok(&with("limit=1"), &people.la).await;
+        loop {
+            let found = items(&page);
+            assert!(
+                found.len() <= 1,
+                "{path}: a page holds at most `limit` items: {page}"
+            );
+            walked.extend(found.iter().cloned());
+            let Some(cursor) = page["next_cursor"].as_str() else {
+                break;
+            };
+            assert!(walked.len() < 100, "{path}: the pages end");
+            page = api
+                .get_ok(&with(&format!("limit=1&cursor={cursor}")), &people.la)
+                .await;
+        }
+        assert_eq!(walked, items(&whole), "{path}: the pages make up the list");
+        assert!(!walked.is_empty(), "{path} has something to page through");
+    }
+    api.get(&format!("/api/v1/watchlist?la={LA}&limit=0"), &people.la)
+        .await
+        .problem(422, "invalid_limit");
 }
 
 /// Stop the service, rebuild every projection from the log with the CLI, start again: the
