@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -88,7 +88,9 @@ impl LaCodes {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         // A panic elsewhere cannot leave the map half-written in a way that
         // matters: every entry is a fact from the log.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

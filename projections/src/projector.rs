@@ -16,7 +16,7 @@ use sqlx::{Any, Row, Transaction};
 use tokio::sync::watch;
 
 use crate::db::{BackendKind, Database, Typed};
-use crate::read_models;
+use crate::read_models::{self, CaseCache};
 use crate::store::normalise_timestamp;
 
 /// The projections, each with its own checkpoint and tables.
@@ -206,7 +206,7 @@ pub async fn checkpoint(db: &Database, name: &str) -> Result<Checkpoint, Project
 pub async fn run_once(db: &Database, name: &str, batch: i64) -> Result<usize, ProjectionError> {
     let at = checkpoint(db, name).await?;
     let events = read_after(db, at.last_tx, at.last_pos, batch).await?;
-    apply_batch(db, name, &at, &events).await
+    apply_batch(db, name, &at, &events, None).await
 }
 
 /// Applies `events`, read after checkpoint `at`, and moves the checkpoint to
@@ -216,6 +216,7 @@ async fn apply_batch(
     name: &str,
     at: &Checkpoint,
     events: &[StoredEvent],
+    cache: Option<&mut CaseCache>,
 ) -> Result<usize, ProjectionError> {
     let Some(last) = events.last() else {
         return Ok(0);
@@ -241,7 +242,7 @@ async fn apply_batch(
     if moved.rows_affected() != 1 {
         return Err(ProjectionError::CheckpointMoved(name.to_owned()));
     }
-    apply(db, &mut tx, name, events).await?;
+    apply(db, &mut tx, name, events, cache).await?;
     tx.commit().await?;
     Ok(events.len())
 }
@@ -251,10 +252,11 @@ async fn apply(
     tx: &mut Transaction<'_, Any>,
     name: &str,
     events: &[StoredEvent],
+    cache: Option<&mut CaseCache>,
 ) -> Result<(), ProjectionError> {
     let (kind, las) = (db.kind(), db.la_codes());
     match name {
-        "child_cases" => read_models::apply_child_cases(tx, events).await,
+        "child_cases" => read_models::apply_child_cases(tx, events, cache).await,
         "destination_changes" => {
             read_models::apply_destination_changes(kind, las, tx, events).await
         }
@@ -272,11 +274,19 @@ async fn apply(
 /// checkpoint is still where that batch starts, and only if it is not empty,
 /// because it was read while this projector's own transaction held the
 /// reading horizon back; the end of the log is always decided by a fresh read.
+/// The child-cases projection also keeps the states it wrote in memory for
+/// the next batches, while the checkpoint stays where this run left it.
 pub async fn catch_up(db: &Database, name: &str, batch: i64) -> Result<u64, ProjectionError> {
     let mut total = 0u64;
     let mut read_ahead: Option<((i64, i64), Vec<StoredEvent>)> = None;
+    let mut cache = CaseCache::default();
+    let mut left_at: Option<(i64, i64)> = None;
     loop {
         let at = checkpoint(db, name).await?;
+        if left_at != Some((at.last_tx, at.last_pos)) {
+            // Someone else applied or reset this projection: what we hold may be stale.
+            cache.clear();
+        }
         let events = match read_ahead.take() {
             Some((from, events)) if from == (at.last_tx, at.last_pos) && !events.is_empty() => {
                 events
@@ -291,7 +301,7 @@ pub async fn catch_up(db: &Database, name: &str, batch: i64) -> Result<u64, Proj
             let db = db.clone();
             tokio::spawn(async move { read_after(&db, next.0, next.1, batch).await })
         };
-        let applied = match apply_batch(db, name, &at, &events).await {
+        let applied = match apply_batch(db, name, &at, &events, Some(&mut cache)).await {
             Ok(applied) => applied,
             Err(error) => {
                 reader.abort();
@@ -299,6 +309,7 @@ pub async fn catch_up(db: &Database, name: &str, batch: i64) -> Result<u64, Proj
             }
         };
         total += applied as u64;
+        left_at = Some(next);
         // A failed read-ahead is only a lost optimisation: the next round reads again.
         read_ahead = match reader.await {
             Ok(Ok(events)) => Some((next, events)),

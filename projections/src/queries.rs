@@ -281,9 +281,10 @@ pub async fn watchlist(db: &Database, filter: &WatchFilter) -> Result<Vec<WatchI
 
 /// One event-driven reason's page of the watchlist, read from the open
 /// watchlist rows alone: each carries the page's copy of its child (migration
-/// 0004), so the page is one range scan of `watchlist_open`. `None` if a row
-/// lacks that copy (which the migration's backfill rules out); the caller then
-/// assembles the page from the other tables.
+/// 0004) and the `watchlist_page` index carries those columns (0005), so the
+/// page is one index range. `None` if a row lacks that copy (which the
+/// migration's backfill rules out); the caller then assembles the page from
+/// the other tables.
 async fn watchlist_page(
     db: &Database,
     filter: &WatchFilter,
@@ -301,15 +302,37 @@ async fn watchlist_page(
         sql.push(" and child_id > ?", [Val::from(after.as_str())]);
     }
     sql.push(" order by child_id limit ?", [Val::from(filter.limit)]);
-    let rows = sql.fetch(db).await?;
+    // PostgreSQL through its typed pool: a page is a thousand rows, and the
+    // `AnyPool` would copy every value once more on the way.
+    let rows: Vec<PageRow> = match db.postgres() {
+        Some(pool) => {
+            let mut query = sqlx::query(&sql.text);
+            for value in &sql.values {
+                query = match value {
+                    Val::Text(text) => query.bind(text.as_deref()),
+                    Val::Int(int) => query.bind(*int),
+                    Val::Bool(flag) => query.bind(i64::from(*flag)),
+                };
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(PageRow::from_row)
+                .collect::<Result<_, _>>()?
+        }
+        None => sql
+            .fetch(db)
+            .await?
+            .iter()
+            .map(PageRow::from_row)
+            .collect::<Result<_, _>>()?,
+    };
     let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let (Some(upn), Some(given_name), Some(family_name), Some(open_reasons)) = (
-            row.try_get::<Option<String>, _>("upn")?,
-            row.try_get::<Option<String>, _>("given_name")?,
-            row.try_get::<Option<String>, _>("family_name")?,
-            row.try_get::<Option<String>, _>("open_reasons")?,
-        ) else {
+    for row in rows {
+        let (Some(upn), Some(given_name), Some(family_name), Some(open_reasons)) =
+            (row.upn, row.given_name, row.family_name, row.open_reasons)
+        else {
             return Ok(None);
         };
         let Ok(open) = serde_json::from_str::<Vec<OpenReason>>(&open_reasons) else {
@@ -322,8 +345,10 @@ async fn watchlist_page(
                 since: open.since,
             })
             .collect();
-        let next_due_on: Option<String> = row.try_get("next_due_on")?;
-        if let Some(due) = next_due_on.filter(|due| due.as_str() < filter.today.as_str()) {
+        if let Some(due) = row
+            .next_due_on
+            .filter(|due| due.as_str() < filter.today.as_str())
+        {
             reason_details.push(WatchReasonDetail {
                 reason: "overdue_track_step".to_owned(),
                 since: due,
@@ -336,13 +361,13 @@ async fn watchlist_page(
             .min()
             .unwrap_or_default();
         items.push(WatchItem {
-            child_id: row.try_get("child_id")?,
+            child_id: row.child_id,
             upn,
             given_name,
             family_name,
-            la_code: row.try_get("la_code")?,
-            school_urn: row.try_get("school_urn")?,
-            destination_urn: row.try_get("destination_urn")?,
+            la_code: row.la_code,
+            school_urn: row.school_urn,
+            destination_urn: row.destination_urn,
             reasons: reason_details
                 .iter()
                 .map(|detail| detail.reason.clone())
@@ -352,6 +377,41 @@ async fn watchlist_page(
         });
     }
     Ok(Some(items))
+}
+
+/// One row of a watchlist page, from either backend.
+struct PageRow {
+    child_id: String,
+    upn: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    la_code: String,
+    school_urn: Option<String>,
+    destination_urn: Option<String>,
+    open_reasons: Option<String>,
+    next_due_on: Option<String>,
+}
+
+impl PageRow {
+    fn from_row<'r, R>(row: &'r R) -> Result<Self, sqlx::Error>
+    where
+        R: Row,
+        &'static str: sqlx::ColumnIndex<R>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(Self {
+            child_id: row.try_get("child_id")?,
+            upn: row.try_get("upn")?,
+            given_name: row.try_get("given_name")?,
+            family_name: row.try_get("family_name")?,
+            la_code: row.try_get("la_code")?,
+            school_urn: row.try_get("school_urn")?,
+            destination_urn: row.try_get("destination_urn")?,
+            open_reasons: row.try_get("open_reasons")?,
+            next_due_on: row.try_get("next_due_on")?,
+        })
+    }
 }
 
 /// One row of the destination-change report.

@@ -217,12 +217,54 @@ const TRANSITION_COLUMNS: [&str; 10] = [
     "last_position",
 ];
 
+/// The child-cases projection's folded state of children it applied in
+/// earlier batches of one catch-up, so a later batch need not read and parse
+/// it back from `child_summary`. Only valid while nothing else writes the
+/// projection: [`crate::projector::catch_up`] keeps one for a single run,
+/// empties it whenever the checkpoint is not where its last batch left it, and
+/// drops it on any error. Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub(crate) struct CaseCache(HashMap<String, Projected>);
+
+impl CaseCache {
+    /// At most this many children are kept (a few kilobytes each).
+    const CAPACITY: usize = 100_000;
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn keep(&mut self, children: HashMap<String, Projected>) {
+        if self.0.len() + children.len() > Self::CAPACITY {
+            self.0.clear();
+        }
+        self.0.extend(children);
+    }
+}
+
+/// The stored state of each of `ids` that has one: from `cache` when it holds
+/// the child, else from `child_summary`.
 async fn load_projected(
     tx: &mut Transaction<'_, Any>,
     ids: &[String],
+    cache: Option<&mut CaseCache>,
 ) -> Result<HashMap<String, Projected>, ProjectionError> {
     let mut found = HashMap::new();
-    for chunk in ids.chunks(1000) {
+    let mut wanted = Vec::with_capacity(ids.len());
+    match cache {
+        Some(cache) => {
+            for id in ids {
+                match cache.0.remove(id) {
+                    Some(projected) => {
+                        found.insert(id.clone(), projected);
+                    }
+                    None => wanted.push(id.clone()),
+                }
+            }
+        }
+        None => wanted.extend(ids.iter().cloned()),
+    }
+    for chunk in wanted.chunks(1000) {
         let sql = format!(
             "select child_id, state from child_summary where child_id in ({})",
             placeholders(1, chunk.len())
@@ -342,6 +384,7 @@ fn derive(id: &str, child: &Projected) -> Derived {
 pub(crate) async fn apply_child_cases(
     tx: &mut Transaction<'_, Any>,
     events: &[StoredEvent],
+    mut cache: Option<&mut CaseCache>,
 ) -> Result<(), ProjectionError> {
     let ids: Vec<String> = events
         .iter()
@@ -349,7 +392,7 @@ pub(crate) async fn apply_child_cases(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut children = load_projected(tx, &ids).await?;
+    let mut children = load_projected(tx, &ids, cache.as_deref_mut()).await?;
     let mut touched = BTreeSet::new();
     // Each child's derived rows as they stand before this batch.
     let mut before: HashMap<String, Derived> = HashMap::new();
@@ -403,7 +446,12 @@ pub(crate) async fn apply_child_cases(
                     date.clone().into(),
                     stored.position.into(),
                 ];
-                row.extend([Val::Text(None)].into_iter().cycle().take(WATCH_PAGE_COLUMNS));
+                row.extend(
+                    [Val::Text(None)]
+                        .into_iter()
+                        .cycle()
+                        .take(WATCH_PAGE_COLUMNS),
+                );
                 watch.insert(
                     (stored.child_id.clone(), reason.as_str().to_owned(), opened),
                     row,
@@ -553,7 +601,9 @@ pub(crate) async fn apply_child_cases(
     // above (still open) or overwritten as cleared.
     if let Some(((child, reason, _), _)) = watch.iter().find(|(_, row)| row.is_empty()) {
         return Err(ProjectionError::BadEvent {
-            position: children.get(child).map_or(0, |projected| projected.last_position),
+            position: children
+                .get(child)
+                .map_or(0, |projected| projected.last_position),
             detail: format!("watchlist row {reason} of child {child} was opened but not written"),
         });
     }
@@ -577,6 +627,10 @@ pub(crate) async fn apply_child_cases(
         transitions.into_values().collect(),
     )
     .await?;
+    if let Some(cache) = cache {
+        // What this transaction wrote; the caller drops the cache if it fails to commit.
+        cache.keep(children);
+    }
     Ok(())
 }
 

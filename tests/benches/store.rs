@@ -323,6 +323,7 @@ async fn run(options: Options) {
     }
     match outcome {
         Ok(report) => {
+            println!("\nload average at the end: {}", load_average());
             println!();
             report.print();
         }
@@ -411,9 +412,16 @@ async fn commands_part(options: &Options, url: &str, report: &mut Report) {
     );
     for &writers in &options.writers {
         let result = commands(&store, &children, writers, options.seconds).await;
-        let target = if writers == 16 { "≥ 50% of pgbench" } else { "" };
+        let target = if writers == 16 {
+            "≥ 50% of pgbench"
+        } else {
+            ""
+        };
         report.row(
-            &format!("commands/s, {writers} writer{}", if writers == 1 { "" } else { "s" }),
+            &format!(
+                "commands/s, {writers} writer{}",
+                if writers == 1 { "" } else { "s" }
+            ),
             format!(
                 "{} (p50 {}, p99 {})",
                 thousands(result.per_second),
@@ -427,6 +435,10 @@ async fn commands_part(options: &Options, url: &str, report: &mut Report) {
     }
 
     println!("\n== projector catch-up from zero");
+    // The log was written moments ago and autovacuum has not analysed it yet. Without
+    // statistics the planner reads the projector's "next batch" query as a sort of the
+    // whole unread log for every batch; a live log has been analysed long since.
+    pg.execute("analyze events").await.expect("analyze the log");
     let appended: i64 = sqlx::query_scalar("select count(*) from events")
         .fetch_one(&pg)
         .await
@@ -443,17 +455,31 @@ async fn commands_part(options: &Options, url: &str, report: &mut Report) {
         assert_eq!(applied, appended as u64, "{name} applied every event once");
         report.row(
             &format!("catch-up {name}, batch {}", options.catch_up_batch),
-            format!("{} events/s", thousands(applied as f64 / elapsed.as_secs_f64())),
+            format!(
+                "{} events/s",
+                thousands(applied as f64 / elapsed.as_secs_f64())
+            ),
             format!("ordered scan: {} rows/s", thousands(scan)),
-            format!("{} events in {:.2} s", thousands(applied as f64), elapsed.as_secs_f64()),
+            format!(
+                "{} events in {:.2} s",
+                thousands(applied as f64),
+                elapsed.as_secs_f64()
+            ),
             "",
         );
     }
     report.row(
         "catch-up, all four in turn",
-        format!("{} events/s", thousands(appended as f64 / total.as_secs_f64())),
+        format!(
+            "{} events/s",
+            thousands(appended as f64 / total.as_secs_f64())
+        ),
         format!("ordered scan: {} rows/s", thousands(scan)),
-        format!("{} events in {:.2} s", thousands(appended as f64), total.as_secs_f64()),
+        format!(
+            "{} events in {:.2} s",
+            thousands(appended as f64),
+            total.as_secs_f64()
+        ),
         "",
     );
     db.close().await;
@@ -473,7 +499,11 @@ async fn log_part(options: &Options, url: &str, report: &mut Report) {
         .await
         .expect("count the log");
     let events = if existing > 0 {
-        println!("  reusing the {} events already in {}", thousands(existing as f64), url);
+        println!(
+            "  reusing the {} events already in {}",
+            thousands(existing as f64),
+            url
+        );
         existing as u64
     } else {
         load_generated_log(&pg, options.rebuild_children).await
@@ -492,7 +522,10 @@ async fn log_part(options: &Options, url: &str, report: &mut Report) {
         "",
     );
     let mut total = Duration::ZERO;
-    for name in PROJECTIONS.iter().filter(|name| options.projections.iter().any(|p| p == *name)) {
+    for name in PROJECTIONS
+        .iter()
+        .filter(|name| options.projections.iter().any(|p| p == *name))
+    {
         let started = Instant::now();
         let applied = projector::rebuild(&db, name, options.rebuild_batch)
             .await
@@ -511,7 +544,10 @@ async fn log_part(options: &Options, url: &str, report: &mut Report) {
     }
     report.row(
         "rebuild, all in turn",
-        format!("{} events/s", thousands(events as f64 / total.as_secs_f64())),
+        format!(
+            "{} events/s",
+            thousands(events as f64 / total.as_secs_f64())
+        ),
         format!("ordered scan: {} rows/s", thousands(scan)),
         format!("{:.2} s", total.as_secs_f64()),
         "",
@@ -568,6 +604,8 @@ async fn print_machine(url: &str) {
         .unwrap_or_else(|| "unknown".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!("machine: {cores} cores, CPU {cpu}, memory {memory}");
+    // Other work on the machine takes cores from both PostgreSQL and the benchmark.
+    println!("load average at the start: {}", load_average());
     let pool = PgPool::connect(url)
         .await
         .expect("the benchmark database accepts connections");
@@ -587,6 +625,20 @@ async fn print_machine(url: &str) {
     }
     println!("server: {}", settings.join(", "));
     pool.close().await;
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |loadavg| {
+            loadavg
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -1330,10 +1382,17 @@ async fn check_page_agrees(db: &Database) {
     let all = queries::watchlist(db, &filter(None))
         .await
         .expect("the watchlist query runs");
-    let by_id: BTreeMap<&str, &queries::WatchItem> =
-        all.iter().map(|item| (item.child_id.as_str(), item)).collect();
+    let by_id: BTreeMap<&str, &queries::WatchItem> = all
+        .iter()
+        .map(|item| (item.child_id.as_str(), item))
+        .collect();
     let mut compared = 0;
-    for reason in ["no_destination", "appeal_pending", "day_one_no_show", "reported_missing"] {
+    for reason in [
+        "no_destination",
+        "appeal_pending",
+        "day_one_no_show",
+        "reported_missing",
+    ] {
         for item in queries::watchlist(db, &filter(Some(reason)))
             .await
             .expect("the watchlist query runs")
@@ -1343,7 +1402,10 @@ async fn check_page_agrees(db: &Database) {
             };
             let mut general = (*general).clone();
             general.since = item.since.clone();
-            assert_eq!(item, general, "the {reason} page agrees with the general path");
+            assert_eq!(
+                item, general,
+                "the {reason} page agrees with the general path"
+            );
             compared += 1;
         }
     }
