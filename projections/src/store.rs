@@ -201,7 +201,11 @@ impl Store {
             ChildCommand::ReplaceUpn { new_upn } => Some(new_upn.as_str().to_owned()),
             _ => None,
         };
-        if let Some(upn) = &new_upn {
+        // A registration is checked up front for a friendly answer. A UPN
+        // replacement is left to the unique index, so that a caller outside
+        // the child's scope gets 404 (decided in the load) before anything
+        // about the UPN; a violation is told apart from a race below.
+        if let (true, Some(upn)) = (is_registration, &new_upn) {
             if self.upn_owner(upn).await?.is_some() {
                 return Err(StoreError::DuplicateUpn);
             }

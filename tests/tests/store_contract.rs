@@ -53,6 +53,7 @@ both_backends!(
     an_idempotency_key_replays_the_first_outcome_and_refuses_a_different_command,
     a_stale_expected_version_is_a_version_conflict_and_appends_nothing,
     a_upn_is_registered_once_even_when_two_registrations_race,
+    replacing_a_upn_with_a_taken_one_is_refused_after_the_scope_check,
     racing_commands_on_one_child_leave_a_gapless_log,
     the_background_projector_applies_every_event_exactly_once_under_concurrent_appends,
     a_projector_aborted_mid_batch_recovers_to_exactly_what_a_rebuild_produces,
@@ -754,6 +755,42 @@ async fn a_stale_expected_version_is_a_version_conflict_and_appends_nothing(url:
         .expect("the current version is accepted");
     assert_eq!(accepted.version, 3);
     db.close().await;
+}
+
+async fn replacing_a_upn_with_a_taken_one_is_refused_after_the_scope_check(url: &str) {
+    let (db, store) = open(url).await;
+    let taken = register_and_tell(&store, 1).await;
+    let temporary = Uuid::new_v4();
+    let mut command = register(2);
+    if let ChildCommand::RegisterChild { upn, .. } = &mut command {
+        // A temporary UPN: a letter in place of the last serial digit.
+        let body = "80120000000A";
+        let letter = char::from(check_letter(body.as_bytes()));
+        *upn = Upn::parse(&format!("{letter}{body}")).expect("a valid temporary UPN");
+    }
+    execute(&store, temporary, command).await;
+    let before = count_events(&db).await;
+    let replace = || ChildCommand::ReplaceUpn { new_upn: upn(1) };
+
+    // Out of scope: the caller learns nothing about the UPN.
+    let hidden = store
+        .execute_authorized(temporary, replace(), &context(), &services(), |_| false)
+        .await;
+    assert!(
+        matches!(hidden, Err(StoreError::UnknownChild)),
+        "{hidden:?}"
+    );
+
+    // In scope: the unique index refuses the append, and the error says why.
+    let duplicate = store
+        .execute(temporary, replace(), &context(), &services())
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::DuplicateUpn)),
+        "{duplicate:?}"
+    );
+    assert_eq!(count_events(&db).await, before, "nothing was appended");
+    assert_ne!(taken, temporary);
 }
 
 async fn a_upn_is_registered_once_even_when_two_registrations_race(url: &str) {
