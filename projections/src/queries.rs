@@ -101,6 +101,15 @@ impl Sql {
         self
     }
 
+    /// Appends `fragment` (with one `?`) only when there is a value for it:
+    /// an optional filter.
+    fn filter<V: Into<Val>>(&mut self, fragment: &str, value: Option<V>) -> &mut Self {
+        if let Some(value) = value {
+            self.push(fragment, [value.into()]);
+        }
+        self
+    }
+
     async fn fetch(&self, db: &Database) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
         bind_all(sqlx::query(&self.text), &self.values)
             .fetch_all(db.any())
@@ -165,15 +174,9 @@ pub async fn watchlist(db: &Database, filter: &WatchFilter) -> Result<Vec<WatchI
             "select child_id from watchlist where cleared_on is null",
             [],
         );
-        if let Some(la) = &filter.la_code {
-            sql.push(" and la_code = ?", [Val::from(la.as_str())]);
-        }
-        if let Some(reason) = &filter.reason {
-            sql.push(" and reason = ?", [Val::from(reason.as_str())]);
-        }
-        if let Some(after) = &filter.after {
-            sql.push(" and child_id > ?", [Val::from(after.as_str())]);
-        }
+        sql.filter(" and la_code = ?", filter.la_code.as_deref());
+        sql.filter(" and reason = ?", filter.reason.as_deref());
+        sql.filter(" and child_id > ?", filter.after.as_deref());
         branches += 1;
     }
     if want_overdue {
@@ -184,12 +187,8 @@ pub async fn watchlist(db: &Database, filter: &WatchFilter) -> Result<Vec<WatchI
             "select child_id from open_track_steps where due_on < ?",
             [Val::from(filter.today.as_str())],
         );
-        if let Some(la) = &filter.la_code {
-            sql.push(" and la_code = ?", [Val::from(la.as_str())]);
-        }
-        if let Some(after) = &filter.after {
-            sql.push(" and child_id > ?", [Val::from(after.as_str())]);
-        }
+        sql.filter(" and la_code = ?", filter.la_code.as_deref());
+        sql.filter(" and child_id > ?", filter.after.as_deref());
     }
     sql.push(
         ") listed order by child_id limit ?",
@@ -294,13 +293,9 @@ async fn watchlist_page(
         "select child_id, upn, given_name, family_name, la_code, school_urn, destination_urn, \
          open_reasons, next_due_on from watchlist where cleared_on is null",
     );
-    if let Some(la) = &filter.la_code {
-        sql.push(" and la_code = ?", [Val::from(la.as_str())]);
-    }
+    sql.filter(" and la_code = ?", filter.la_code.as_deref());
     sql.push(" and reason = ?", [Val::from(reason)]);
-    if let Some(after) = &filter.after {
-        sql.push(" and child_id > ?", [Val::from(after.as_str())]);
-    }
+    sql.filter(" and child_id > ?", filter.after.as_deref());
     sql.push(" order by child_id limit ?", [Val::from(filter.limit)]);
     // PostgreSQL through its typed pool: a page is a thousand rows, and the
     // `AnyPool` would copy every value once more on the way.
@@ -445,15 +440,9 @@ pub async fn destination_changes(
         "select position, child_id, la_code, from_urn, to_urn, reason, changed_on, changed_at, actor_name, actor_role, actor_org \
          from destination_changes where 1 = 1",
     );
-    if let Some(la) = la_code {
-        sql.push(" and la_code = ?", [Val::from(la)]);
-    }
-    if let Some(since) = since {
-        sql.push(" and changed_on >= ?", [Val::from(since)]);
-    }
-    if let Some(after) = after {
-        sql.push(" and position > ?", [Val::from(after)]);
-    }
+    sql.filter(" and la_code = ?", la_code);
+    sql.filter(" and changed_on >= ?", since);
+    sql.filter(" and position > ?", after);
     sql.push(" order by position limit ?", [Val::from(limit)]);
     sql.fetch(db)
         .await?
@@ -501,15 +490,9 @@ pub async fn day_one_no_shows(
         "select recorded_position, child_id, school_urn, la_code, date, resolved, resolved_on \
          from day_one_no_shows where 1 = 1",
     );
-    if let Some(la) = la_code {
-        sql.push(" and la_code = ?", [Val::from(la)]);
-    }
-    if let Some(school) = school {
-        sql.push(" and school_urn = ?", [Val::from(school)]);
-    }
-    if let Some(after) = after {
-        sql.push(" and recorded_position > ?", [Val::from(after)]);
-    }
+    sql.filter(" and la_code = ?", la_code);
+    sql.filter(" and school_urn = ?", school);
+    sql.filter(" and recorded_position > ?", after);
     sql.push(" order by recorded_position limit ?", [Val::from(limit)]);
     sql.fetch(db)
         .await?
@@ -575,9 +558,7 @@ pub async fn incoming(
            left join transition_info t on t.child_id = c.child_id and t.school_urn = c.school_urn",
     );
     sql.push(" where c.school_urn = ?", [Val::from(school_urn)]);
-    if let Some(after) = after {
-        sql.push(" and c.child_id > ?", [Val::from(after)]);
-    }
+    sql.filter(" and c.child_id > ?", after);
     sql.push(" order by c.child_id limit ?", [Val::from(limit)]);
     sql.fetch(db)
         .await?
