@@ -291,7 +291,7 @@ async fn projections_command(db: &Database, command: &ProjectionsCommand) -> Res
             };
             for name in names {
                 let started = std::time::Instant::now();
-                let applied = projector::rebuild(db, name, 5000).await?;
+                let applied = projector::rebuild(db, name, projector::REBUILD_BATCH).await?;
                 let seconds = started.elapsed().as_secs_f64();
                 println!(
                     "rebuilt {name}: {applied} events in {seconds:.2} s ({:.0} events/s)",

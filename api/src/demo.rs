@@ -2228,7 +2228,7 @@ async fn project(db: &Database) -> Result<Vec<(&'static str, u64, f64)>, DemoErr
         // A running `serve` may be feeding the same projection; its batches
         // move the checkpoint under ours, which is harmless: read it again.
         for _ in 0..100 {
-            match projector::catch_up(db, name, 5000).await {
+            match projector::catch_up(db, name, projector::REBUILD_BATCH).await {
                 Ok(count) => {
                     applied += count;
                     let seconds = started.elapsed().as_secs_f64();

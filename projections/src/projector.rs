@@ -8,11 +8,10 @@
 //! checkpoint in one transaction: a crash anywhere loses nothing and applies
 //! nothing twice. See docs/adr/0002-projector-ordering.md.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use domain::ChildEvent;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 use tokio::sync::watch;
 
 use crate::db::{BackendKind, Database, Typed};
@@ -54,6 +53,8 @@ pub enum ProjectionError {
     BadEvent { position: i64, detail: String },
     #[error("the checkpoint of {0} moved under this projector (a rebuild or another projector)")]
     CheckpointMoved(String),
+    #[error("the projector was stopped")]
+    Stopped,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -67,8 +68,21 @@ pub struct StoredEvent {
     pub child_id: String,
     pub sequence: i64,
     pub event: ChildEvent,
-    pub metadata: HashMap<String, String>,
+    pub metadata: EventMeta,
     pub recorded_at: String,
+}
+
+/// What the projections use of an event's metadata: who recorded it. The
+/// rest (request id, command, idempotency key) stays in the log for the
+/// history endpoint.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct EventMeta {
+    #[serde(default)]
+    pub actor_name: String,
+    #[serde(default)]
+    pub actor_role: String,
+    #[serde(default)]
+    pub actor_org: String,
 }
 
 impl StoredEvent {
@@ -80,8 +94,14 @@ impl StoredEvent {
         )
     }
 
+    /// A metadata field the projections use, or `""`.
     pub fn meta(&self, key: &str) -> &str {
-        self.metadata.get(key).map_or("", String::as_str)
+        match key {
+            "actor_name" => &self.metadata.actor_name,
+            "actor_role" => &self.metadata.actor_role,
+            "actor_org" => &self.metadata.actor_org,
+            _ => "",
+        }
     }
 }
 
@@ -100,57 +120,57 @@ const SQLITE_READ: &str = "select 0 as tx, rowid as position, aggregate_id, sequ
      order by rowid limit $3";
 
 /// Reads up to `limit` events after `(last_tx, last_pos)` in commit order.
+///
+/// Rows are parsed as they arrive, so the client parses while the server
+/// is still sending.
 pub async fn read_after(
     db: &Database,
     last_tx: i64,
     last_pos: i64,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, ProjectionError> {
+    use futures::TryStreamExt as _;
+    let mut events = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(100_000));
     match db.typed() {
         Typed::Postgres(pool) => {
-            let rows = sqlx::query(PG_READ)
+            let mut rows = sqlx::query(PG_READ)
                 .bind(last_tx.to_string())
                 .bind(last_pos)
                 .bind(limit)
-                .fetch_all(pool)
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    let recorded_at: chrono::DateTime<chrono::Utc> = row.try_get("recorded_at")?;
-                    stored_event(
-                        row.try_get("tx")?,
-                        row.try_get("position")?,
-                        row.try_get("aggregate_id")?,
-                        row.try_get("sequence")?,
-                        row.try_get("payload")?,
-                        row.try_get("metadata")?,
-                        recorded_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-                    )
-                })
-                .collect()
+                .fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                let recorded_at: chrono::DateTime<chrono::Utc> = row.try_get("recorded_at")?;
+                events.push(stored_event(
+                    row.try_get("tx")?,
+                    row.try_get("position")?,
+                    row.try_get("aggregate_id")?,
+                    row.try_get("sequence")?,
+                    row.try_get("payload")?,
+                    row.try_get("metadata")?,
+                    recorded_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                )?);
+            }
         }
         Typed::Sqlite(_) => {
-            let rows = sqlx::query(SQLITE_READ)
+            let mut rows = sqlx::query(SQLITE_READ)
                 .bind(last_tx.to_string())
                 .bind(last_pos)
                 .bind(limit)
-                .fetch_all(db.any())
-                .await?;
-            rows.iter()
-                .map(|row| {
-                    stored_event(
-                        row.try_get("tx")?,
-                        row.try_get("position")?,
-                        row.try_get("aggregate_id")?,
-                        row.try_get("sequence")?,
-                        row.try_get("payload")?,
-                        row.try_get("metadata")?,
-                        normalise_timestamp(&row.try_get::<String, _>("recorded_at")?),
-                    )
-                })
-                .collect()
+                .fetch(db.any());
+            while let Some(row) = rows.try_next().await? {
+                events.push(stored_event(
+                    row.try_get("tx")?,
+                    row.try_get("position")?,
+                    row.try_get("aggregate_id")?,
+                    row.try_get("sequence")?,
+                    row.try_get("payload")?,
+                    row.try_get("metadata")?,
+                    normalise_timestamp(&row.try_get::<String, _>("recorded_at")?),
+                )?);
+            }
         }
     }
+    Ok(events)
 }
 
 fn stored_event(
@@ -204,121 +224,285 @@ pub async fn checkpoint(db: &Database, name: &str) -> Result<Checkpoint, Project
 
 /// Reads and applies one batch; returns how many events it applied.
 pub async fn run_once(db: &Database, name: &str, batch: i64) -> Result<usize, ProjectionError> {
+    let name = projection(name)?;
     let at = checkpoint(db, name).await?;
     let events = read_after(db, at.last_tx, at.last_pos, batch).await?;
-    apply_batch(db, name, &at, &events, None).await
-}
-
-/// Applies `events`, read after checkpoint `at`, and moves the checkpoint to
-/// the last of them, in one transaction.
-async fn apply_batch(
-    db: &Database,
-    name: &str,
-    at: &Checkpoint,
-    events: &[StoredEvent],
-    cache: Option<&mut CaseCache>,
-) -> Result<usize, ProjectionError> {
     let Some(last) = events.last() else {
         return Ok(0);
     };
-    let mut tx = db.any().begin().await?;
-    // Move the checkpoint first: it takes SQLite's write lock before any read
-    // in this transaction, and the guard on the old position refuses the
-    // batch if anyone else moved the checkpoint since we read it.
-    let moved = sqlx::query(
-        "update projection_checkpoints \
-            set last_tx = $1, last_pos = $2, events_applied = events_applied + $3, updated_at = $4, error = null \
-          where name = $5 and last_tx = $6 and last_pos = $7",
+    let to = (last.tx, last.position);
+    let writes = prepare(db, name, &events, None, &mut read_models::Settled).await?;
+    write_batch(
+        db,
+        name,
+        (at.last_tx, at.last_pos),
+        to,
+        events.len(),
+        writes,
     )
-    .bind(last.tx)
-    .bind(last.position)
-    .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
-    .bind(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
-    .bind(name)
-    .bind(at.last_tx)
-    .bind(at.last_pos)
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() != 1 {
-        return Err(ProjectionError::CheckpointMoved(name.to_owned()));
-    }
-    apply(db, &mut tx, name, events, cache).await?;
-    tx.commit().await?;
-    Ok(events.len())
+    .await
 }
 
-async fn apply(
+/// The static name of projection `name`.
+fn projection(name: &str) -> Result<&'static str, ProjectionError> {
+    PROJECTIONS
+        .iter()
+        .find(|known| **known == name)
+        .copied()
+        .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))
+}
+
+/// Folds `events` into the writes that apply them to projection `name`.
+async fn prepare(
     db: &Database,
-    tx: &mut Transaction<'_, Any>,
     name: &str,
     events: &[StoredEvent],
     cache: Option<&mut CaseCache>,
-) -> Result<(), ProjectionError> {
+    settle: &mut (dyn read_models::Settle + Send),
+) -> Result<Vec<read_models::Write>, ProjectionError> {
     let (kind, las) = (db.kind(), db.la_codes());
+    let mut batch = read_models::Batch {
+        db,
+        settle,
+        writes: Vec::new(),
+    };
     match name {
-        "child_cases" => read_models::apply_child_cases(tx, events, cache).await,
+        "child_cases" => read_models::apply_child_cases(&mut batch, events, cache).await?,
         "destination_changes" => {
-            read_models::apply_destination_changes(kind, las, tx, events).await
+            read_models::apply_destination_changes(kind, las, &mut batch, events).await?;
         }
-        "day_one_no_shows" => read_models::apply_day_one_no_shows(kind, las, tx, events).await,
-        "timeline" => read_models::apply_timeline(kind, las, tx, events).await,
-        other => Err(ProjectionError::UnknownProjection(other.to_owned())),
+        "day_one_no_shows" => {
+            read_models::apply_day_one_no_shows(kind, las, &mut batch, events).await?;
+        }
+        "timeline" => read_models::apply_timeline(kind, las, &mut batch, events).await?,
+        other => return Err(ProjectionError::UnknownProjection(other.to_owned())),
+    }
+    Ok(batch.writes)
+}
+
+/// Runs a batch's writes and moves the checkpoint from `from` to `to`, in
+/// one transaction; refused if the checkpoint is no longer at `from`.
+async fn write_batch(
+    db: &Database,
+    name: &str,
+    from: (i64, i64),
+    to: (i64, i64),
+    count: usize,
+    writes: Vec<read_models::Write>,
+) -> Result<usize, ProjectionError> {
+    let mut tx = read_models::Tx::begin(db).await?;
+    // Move the checkpoint first: it takes SQLite's write lock before anything
+    // else in this transaction, and the guard on the old position refuses the
+    // batch if anyone else moved the checkpoint since we read it.
+    let moved = tx
+        .execute(
+            "update projection_checkpoints \
+                set last_tx = $1, last_pos = $2, events_applied = events_applied + $3, updated_at = $4, error = null \
+              where name = $5 and last_tx = $6 and last_pos = $7",
+            &[
+                to.0.into(),
+                to.1.into(),
+                i64::try_from(count).unwrap_or(i64::MAX).into(),
+                chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string()
+                    .into(),
+                name.into(),
+                from.0.into(),
+                from.1.into(),
+            ],
+        )
+        .await?;
+    if moved != 1 {
+        return Err(ProjectionError::CheckpointMoved(name.to_owned()));
+    }
+    for write in writes {
+        write.run(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// Events per read while catching up; a transaction applies `batch` events,
+/// read in chunks of at most this many.
+const READ_CHUNK: i64 = 5000;
+
+/// A batch's writes running on another task while the next batch is
+/// prepared.
+#[derive(Default)]
+struct InFlight {
+    writing: Option<tokio::task::JoinHandle<Result<usize, ProjectionError>>>,
+    /// Events applied by the writes that finished.
+    applied: usize,
+}
+
+impl InFlight {
+    fn start(
+        &mut self,
+        db: &Database,
+        name: &'static str,
+        from: (i64, i64),
+        to: (i64, i64),
+        count: usize,
+        writes: Vec<read_models::Write>,
+    ) {
+        let db = db.clone();
+        self.writing = Some(tokio::spawn(async move {
+            write_batch(&db, name, from, to, count, writes).await
+        }));
     }
 }
 
-/// Applies batches until the projection has read everything visible now.
+impl read_models::Settle for InFlight {
+    fn settle(&mut self) -> futures::future::BoxFuture<'_, Result<(), ProjectionError>> {
+        Box::pin(async move {
+            let Some(writing) = self.writing.take() else {
+                return Ok(());
+            };
+            match writing.await {
+                Ok(result) => {
+                    self.applied += result?;
+                    Ok(())
+                }
+                Err(join) => match join.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    Err(_) => Err(ProjectionError::Stopped),
+                },
+            }
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // A write abandoned by an error or a cancellation rolls back.
+        if let Some(writing) = self.writing.take() {
+            writing.abort();
+        }
+    }
+}
+
+/// Applies the log in transactions of `batch` events until the projection
+/// has read everything visible now.
 ///
-/// Each batch is read while the one before it is applied (on another task,
-/// so on another core), which is the same sequence of reads and applies as
-/// calling [`run_once`] in a loop: a read-ahead batch is used only if the
-/// checkpoint is still where that batch starts, and only if it is not empty,
-/// because it was read while this projector's own transaction held the
-/// reading horizon back; the end of the log is always decided by a fresh read.
-/// The child-cases projection also keeps the states it wrote in memory for
-/// the next batches, while the checkpoint stays where this run left it.
+/// Three stages overlap, on as many tasks: a reader streams the log from the
+/// checkpoint in chunks, parsing as it goes; this task folds each batch
+/// into its writes; and those writes run, with the checkpoint, in one
+/// transaction while the next batch is folded. Each transaction is guarded
+/// by the checkpoint it starts from (see `write_batch`) and starts only when
+/// the one before has committed, so this is the same sequence of
+/// transactions as calling [`run_once`] in a loop with `batch`; a fold that
+/// reads the projection's own tables first waits for the writes in flight.
+/// A reader whose read comes back short stops: its reads ran while this
+/// projector's own transaction held the reading horizon back, so the end of
+/// the log is always decided by a fresh round, which returns once it finds
+/// nothing to apply. The child-cases projection also keeps the states it
+/// folded in memory for the next batches, while the checkpoint stays where
+/// this run left it.
 pub async fn catch_up(db: &Database, name: &str, batch: i64) -> Result<u64, ProjectionError> {
+    let name = projection(name)?;
+    let batch = batch.max(1);
+    let chunk = batch.min(READ_CHUNK);
+    let per_transaction = usize::try_from(batch).unwrap_or(usize::MAX);
     let mut total = 0u64;
-    let mut read_ahead: Option<((i64, i64), Vec<StoredEvent>)> = None;
     let mut cache = CaseCache::default();
     let mut left_at: Option<(i64, i64)> = None;
     loop {
         let at = checkpoint(db, name).await?;
-        if left_at != Some((at.last_tx, at.last_pos)) {
+        let mut from = (at.last_tx, at.last_pos);
+        if left_at != Some(from) {
             // Someone else applied or reset this projection: what we hold may be stale.
             cache.clear();
+            // From the very start (an empty projection), a child the cache
+            // has not seen has no stored state yet.
+            cache.set_complete(from == (0, 0));
         }
-        let events = match read_ahead.take() {
-            Some((from, events)) if from == (at.last_tx, at.last_pos) && !events.is_empty() => {
-                events
+        // Room for a transaction's worth of chunks beyond the one being applied.
+        let chunks_ahead = usize::try_from(batch / chunk).unwrap_or(1).max(1) + 1;
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(chunks_ahead);
+        let reader = tokio::spawn(stream_log(db.clone(), from, chunk, sender));
+        let _stop_reader = AbortOnDrop(reader);
+        let mut in_flight = InFlight::default();
+        let mut pending: Vec<StoredEvent> = Vec::new();
+        let mut reader_done = false;
+        let mut moved = false;
+        loop {
+            while !reader_done && pending.len() < per_transaction {
+                match receiver.recv().await {
+                    Some(Ok(events)) => pending.extend(events),
+                    Some(Err(error)) => return Err(error),
+                    None => reader_done = true,
+                }
             }
-            _ => read_after(db, at.last_tx, at.last_pos, batch).await?,
-        };
-        let Some(last) = events.last() else {
+            if pending.is_empty() {
+                break;
+            }
+            let rest = pending.split_off(pending.len().min(per_transaction));
+            let unit = std::mem::replace(&mut pending, rest);
+            let last = unit.last().expect("the unit is not empty");
+            let to = (last.tx, last.position);
+            let prepared = prepare(db, name, &unit, Some(&mut cache), &mut in_flight).await;
+            // The batch before must have committed before this one starts.
+            let settled = read_models::Settle::settle(&mut in_flight).await;
+            match settled.and(prepared) {
+                Ok(writes) => in_flight.start(db, name, from, to, unit.len(), writes),
+                // Another projector or a reset moved it: start a fresh round from where it is.
+                Err(ProjectionError::CheckpointMoved(_)) => {
+                    moved = true;
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
+            from = to;
+        }
+        match read_models::Settle::settle(&mut in_flight).await {
+            Ok(()) => left_at = Some(from),
+            Err(ProjectionError::CheckpointMoved(_)) => moved = true,
+            Err(error) => return Err(error),
+        }
+        if moved {
+            left_at = None;
+        }
+        total += in_flight.applied as u64;
+        if in_flight.applied == 0 && !moved {
             return Ok(total);
-        };
-        let next = (last.tx, last.position);
-        let reader = {
-            let db = db.clone();
-            tokio::spawn(async move { read_after(&db, next.0, next.1, batch).await })
-        };
-        let applied = match apply_batch(db, name, &at, &events, Some(&mut cache)).await {
-            Ok(applied) => applied,
-            Err(error) => {
-                reader.abort();
-                return Err(error);
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped (on return, error or cancellation).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends the log after `from` in chunks of `chunk` events until a read
+/// comes back short (or fails), or the receiver goes.
+async fn stream_log(
+    db: Database,
+    from: (i64, i64),
+    chunk: i64,
+    sender: tokio::sync::mpsc::Sender<Result<Vec<StoredEvent>, ProjectionError>>,
+) {
+    let (mut last_tx, mut last_pos) = from;
+    loop {
+        match read_after(&db, last_tx, last_pos, chunk).await {
+            Ok(events) => {
+                let Some(last) = events.last() else { return };
+                (last_tx, last_pos) = (last.tx, last.position);
+                let short = (events.len() as i64) < chunk;
+                if sender.send(Ok(events)).await.is_err() || short {
+                    return;
+                }
             }
-        };
-        total += applied as u64;
-        left_at = Some(next);
-        // A failed read-ahead is only a lost optimisation: the next round reads again.
-        read_ahead = match reader.await {
-            Ok(Ok(events)) => Some((next, events)),
-            Ok(Err(_)) => None,
-            Err(join) => match join.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(_) => None,
-            },
-        };
+            Err(error) => {
+                let _ = sender.send(Err(error)).await;
+                return;
+            }
+        }
     }
 }
 
@@ -343,6 +527,11 @@ pub async fn reset(db: &Database, name: &str) -> Result<(), ProjectionError> {
     tx.commit().await?;
     Ok(())
 }
+
+/// Events per transaction of a rebuild (and of catching up a demo): large
+/// enough that the child-cases projection writes each child once for many of
+/// its events, small enough to hold in memory (about 100 MB).
+pub const REBUILD_BATCH: i64 = 100_000;
 
 /// Rebuilds a projection from the log: reset, then catch up in large
 /// batches. With PostgreSQL, a running `serve` that holds the projection's

@@ -1,7 +1,10 @@
 //! The read models: how each projection turns a batch of events into rows.
 //!
-//! Each batch is folded in memory first and written with multi-row upserts,
-//! so a projection costs a few statements per batch rather than per event.
+//! Each batch is folded in memory first, reading what it needs (stored
+//! child states, open no-shows, LA codes) once per batch, into a list of
+//! writes ([`Batch`]) that the projector runs in one transaction with the
+//! checkpoint: a few statements per batch rather than per event (on
+//! PostgreSQL one `unnest` insert per table, the rows sent as arrays).
 //! Every write is keyed so that applying it again changes nothing, and the
 //! child-case fold skips events at or below the version it already holds:
 //! a replay is harmless. Dates written are the events' own, never the clock,
@@ -16,9 +19,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use domain::{ChildCase, ChildEvent, WatchReason};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Postgres, Row, Transaction};
 
-use crate::db::{BackendKind, LaCodes};
+use crate::db::{BackendKind, Database, LaCodes};
 use crate::projector::{ProjectionError, StoredEvent};
 
 /// A value bound into portable SQL.
@@ -84,35 +87,294 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
-/// Inserts rows, `rows_per_statement` at a time, with an `on conflict` clause.
-async fn insert_rows(
-    tx: &mut Transaction<'_, Any>,
+/// A projection's write transaction: typed on PostgreSQL, so rows go in as
+/// arrays (see [`insert_rows`]); through the `Any` driver on SQLite.
+pub(crate) enum Tx {
+    Postgres(Transaction<'static, Postgres>),
+    Sqlite(Transaction<'static, Any>),
+}
+
+impl Tx {
+    pub(crate) async fn begin(db: &Database) -> Result<Self, sqlx::Error> {
+        Ok(match db.postgres() {
+            Some(pool) => Self::Postgres(pool.begin().await?),
+            None => Self::Sqlite(db.any().begin().await?),
+        })
+    }
+
+    /// Runs a statement; returns the rows it affected.
+    pub(crate) async fn execute(&mut self, sql: &str, values: &[Val]) -> Result<u64, sqlx::Error> {
+        Ok(match self {
+            Self::Postgres(tx) => bind_pg(sqlx::query(sql), values)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            Self::Sqlite(tx) => bind_all(sqlx::query(sql), values)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Postgres(tx) => tx.commit().await,
+            Self::Sqlite(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Binds `values` to a PostgreSQL query, as [`bind_all`] does for `Any`.
+pub(crate) fn bind_pg<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    values: &'q [Val],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for value in values {
+        query = match value {
+            Val::Text(text) => query.bind(text.as_deref()),
+            Val::Int(int) => query.bind(*int),
+            Val::Bool(flag) => query.bind(i64::from(*flag)),
+        };
+    }
+    query
+}
+
+/// Inserts rows with an `on conflict` clause (or none).
+///
+/// On PostgreSQL every column travels as one array parameter, expanded by
+/// `unnest`: one statement for the lot, in the binary protocol, whose plan
+/// does not grow with the rows (a multi-row `values` list is planned and
+/// compiled row by row, every time). SQLite takes multi-row `values`.
+async fn write_rows(
+    tx: &mut Tx,
     table: &str,
     columns: &[&str],
     on_conflict: &str,
     rows: Vec<Vec<Val>>,
 ) -> Result<(), sqlx::Error> {
-    // Both backends accept thousands of parameters; stay well below.
-    let per_statement = (4000 / columns.len()).max(1);
-    for chunk in rows.chunks(per_statement) {
-        let mut sql = format!("insert into {table} ({}) values ", columns.join(", "));
-        let mut values = Vec::with_capacity(chunk.len() * columns.len());
-        for (i, row) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match tx {
+        Tx::Postgres(tx) => {
+            // Every row has the same shape: the first one's values give the types.
+            let texts: Vec<bool> = rows[0]
+                .iter()
+                .map(|value| matches!(value, Val::Text(_)))
+                .collect();
+            let arrays: Vec<String> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| format!("${}::{}[]", i + 1, if *text { "text" } else { "int8" }))
+                .collect();
+            let sql = format!(
+                "insert into {table} ({}) select * from unnest({}) {on_conflict}",
+                columns.join(", "),
+                arrays.join(", "),
+            );
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let chunk: Vec<Vec<Val>> = rows.by_ref().take(100_000).collect();
+                let mut text_columns: Vec<Vec<Option<String>>> = Vec::new();
+                let mut int_columns: Vec<Vec<Option<i64>>> = Vec::new();
+                for text in &texts {
+                    if *text {
+                        text_columns.push(Vec::with_capacity(chunk.len()));
+                    } else {
+                        int_columns.push(Vec::with_capacity(chunk.len()));
+                    }
+                }
+                for row in chunk {
+                    let (mut t, mut i) = (0, 0);
+                    for value in row {
+                        match value {
+                            Val::Text(text) => {
+                                text_columns[t].push(text);
+                                t += 1;
+                            }
+                            Val::Int(int) => {
+                                int_columns[i].push(int);
+                                i += 1;
+                            }
+                            Val::Bool(flag) => {
+                                int_columns[i].push(Some(i64::from(flag)));
+                                i += 1;
+                            }
+                        }
+                    }
+                }
+                let mut query = sqlx::query(&sql);
+                let (mut text_columns, mut int_columns) =
+                    (text_columns.into_iter(), int_columns.into_iter());
+                for text in &texts {
+                    query = if *text {
+                        query.bind(text_columns.next().expect("one array per text column"))
+                    } else {
+                        query.bind(int_columns.next().expect("one array per integer column"))
+                    };
+                }
+                query.execute(&mut **tx).await?;
             }
-            sql.push('(');
-            sql.push_str(&placeholders(values.len() + 1, row.len()));
-            sql.push(')');
-            values.extend(row.iter().cloned());
         }
-        sql.push(' ');
-        sql.push_str(on_conflict);
-        bind_all(sqlx::query(&sql), &values)
-            .execute(&mut **tx)
-            .await?;
+        Tx::Sqlite(tx) => {
+            // SQLite accepts 32,766 parameters per statement; stay well below.
+            let per_statement = (8000 / columns.len()).max(1);
+            for chunk in rows.chunks(per_statement) {
+                let mut sql = format!("insert into {table} ({}) values ", columns.join(", "));
+                let mut values = Vec::with_capacity(chunk.len() * columns.len());
+                for (i, row) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('(');
+                    sql.push_str(&placeholders(values.len() + 1, row.len()));
+                    sql.push(')');
+                    values.extend(row.iter().cloned());
+                }
+                sql.push(' ');
+                sql.push_str(on_conflict);
+                bind_all(sqlx::query(&sql), &values)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
     }
     Ok(())
+}
+
+/// One write of a prepared batch.
+pub(crate) enum Write {
+    Insert {
+        table: &'static str,
+        columns: &'static [&'static str],
+        on_conflict: String,
+        rows: Vec<Vec<Val>>,
+    },
+    Delete {
+        table: &'static str,
+        children: Vec<String>,
+    },
+}
+
+impl Write {
+    pub(crate) async fn run(self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Insert {
+                table,
+                columns,
+                on_conflict,
+                rows,
+            } => write_rows(tx, table, columns, &on_conflict, rows).await,
+            Self::Delete { table, children } => delete_rows(tx, table, &children).await,
+        }
+    }
+}
+
+/// A batch being prepared: the projection reads what it needs through it
+/// (outside the write transaction) and leaves its writes in it, which the
+/// projector then runs in one transaction with the checkpoint. While the
+/// previous batch's writes may still be running, a read of the projection's
+/// own tables first waits for them (`settle`), so it sees them.
+pub(crate) struct Batch<'a> {
+    pub(crate) db: &'a Database,
+    pub(crate) settle: &'a mut (dyn Settle + Send),
+    pub(crate) writes: Vec<Write>,
+}
+
+/// Waits for the writes in flight, if any.
+pub(crate) trait Settle {
+    fn settle(&mut self) -> futures::future::BoxFuture<'_, Result<(), ProjectionError>>;
+}
+
+/// Nothing in flight.
+pub(crate) struct Settled;
+
+impl Settle for Settled {
+    fn settle(&mut self) -> futures::future::BoxFuture<'_, Result<(), ProjectionError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Batch<'_> {
+    /// Reads rows whose columns are all text; `own` says the query reads the
+    /// projection's own tables (and so must wait for writes in flight).
+    async fn fetch_texts(
+        &mut self,
+        sql: &str,
+        values: &[Val],
+        own: bool,
+    ) -> Result<Vec<Vec<Option<String>>>, ProjectionError> {
+        if own {
+            self.settle.settle().await?;
+        }
+        fn texts<R: Row>(row: &R) -> Result<Vec<Option<String>>, sqlx::Error>
+        where
+            usize: sqlx::ColumnIndex<R>,
+            for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        {
+            (0..row.len()).map(|i| row.try_get(i)).collect()
+        }
+        Ok(match self.db.postgres() {
+            Some(pool) => bind_pg(sqlx::query(sql), values)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(texts)
+                .collect::<Result<_, _>>()?,
+            None => bind_all(sqlx::query(sql), values)
+                .fetch_all(self.db.any())
+                .await?
+                .iter()
+                .map(texts)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Reads rows of two text columns, neither null.
+    async fn fetch_pairs(
+        &mut self,
+        sql: &str,
+        values: &[Val],
+        own: bool,
+    ) -> Result<Vec<(String, String)>, ProjectionError> {
+        Ok(self
+            .fetch_texts(sql, values, own)
+            .await?
+            .into_iter()
+            .filter_map(|row| {
+                let mut row = row.into_iter();
+                Some((row.next()??, row.next()??))
+            })
+            .collect())
+    }
+}
+
+/// Queues an insert of `rows` (nothing if there are none).
+fn insert_rows(
+    batch: &mut Batch<'_>,
+    table: &'static str,
+    columns: &'static [&'static str],
+    on_conflict: &str,
+    rows: Vec<Vec<Val>>,
+) {
+    if !rows.is_empty() {
+        batch.writes.push(Write::Insert {
+            table,
+            columns,
+            on_conflict: on_conflict.to_owned(),
+            rows,
+        });
+    }
+}
+
+/// Queues a delete of `children`'s rows in `table`.
+fn delete_for_children(batch: &mut Batch<'_>, table: &'static str, children: &[String]) {
+    if !children.is_empty() {
+        batch.writes.push(Write::Delete {
+            table,
+            children: children.to_vec(),
+        });
+    }
 }
 
 /// `on conflict (key) do update set c = excluded.c, ...` for every non-key column.
@@ -129,20 +391,14 @@ fn upsert_clause(key: &[&str], columns: &[&str]) -> String {
     )
 }
 
-async fn delete_for_children(
-    tx: &mut Transaction<'_, Any>,
-    table: &str,
-    children: &[String],
-) -> Result<(), sqlx::Error> {
+async fn delete_rows(tx: &mut Tx, table: &str, children: &[String]) -> Result<(), sqlx::Error> {
     for chunk in children.chunks(1000) {
         let sql = format!(
             "delete from {table} where child_id in ({})",
             placeholders(1, chunk.len())
         );
         let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
-        bind_all(sqlx::query(&sql), &values)
-            .execute(&mut **tx)
-            .await?;
+        tx.execute(&sql, &values).await?;
     }
     Ok(())
 }
@@ -224,28 +480,38 @@ const TRANSITION_COLUMNS: [&str; 10] = [
 /// empties it whenever the checkpoint is not where its last batch left it, and
 /// drops it on any error. Bounded: emptied when full.
 #[derive(Debug, Default)]
-pub(crate) struct CaseCache(HashMap<String, Projected>);
+pub(crate) struct CaseCache {
+    children: HashMap<String, Projected>,
+    /// Holds every child the projection has a state for (it started empty
+    /// and nothing was ever dropped), so a child it lacks has none.
+    complete: bool,
+}
 
 impl CaseCache {
     /// At most this many children are kept (a few kilobytes each).
-    const CAPACITY: usize = 100_000;
+    const CAPACITY: usize = 150_000;
 
     pub(crate) fn clear(&mut self) {
-        self.0.clear();
+        self.children.clear();
+        self.complete = false;
+    }
+
+    pub(crate) fn set_complete(&mut self, complete: bool) {
+        self.complete = complete && self.children.is_empty();
     }
 
     fn keep(&mut self, children: HashMap<String, Projected>) {
-        if self.0.len() + children.len() > Self::CAPACITY {
-            self.0.clear();
+        if self.children.len() + children.len() > Self::CAPACITY {
+            self.clear();
         }
-        self.0.extend(children);
+        self.children.extend(children);
     }
 }
 
 /// The stored state of each of `ids` that has one: from `cache` when it holds
 /// the child, else from `child_summary`.
 async fn load_projected(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Batch<'_>,
     ids: &[String],
     cache: Option<&mut CaseCache>,
 ) -> Result<HashMap<String, Projected>, ProjectionError> {
@@ -254,10 +520,11 @@ async fn load_projected(
     match cache {
         Some(cache) => {
             for id in ids {
-                match cache.0.remove(id) {
+                match cache.children.remove(id) {
                     Some(projected) => {
                         found.insert(id.clone(), projected);
                     }
+                    None if cache.complete => {}
                     None => wanted.push(id.clone()),
                 }
             }
@@ -270,12 +537,7 @@ async fn load_projected(
             placeholders(1, chunk.len())
         );
         let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
-        let rows = bind_all(sqlx::query(&sql), &values)
-            .fetch_all(&mut **tx)
-            .await?;
-        for row in rows {
-            let id: String = row.try_get("child_id")?;
-            let state: String = row.try_get("state")?;
+        for (id, state) in tx.fetch_pairs(&sql, &values, true).await? {
             let projected =
                 serde_json::from_str(&state).map_err(|error| ProjectionError::BadEvent {
                     position: 0,
@@ -382,7 +644,7 @@ fn derive(id: &str, child: &Projected) -> Derived {
 /// child_cases: child_summary, child_upns, watchlist, open_track_steps,
 /// incoming_cohort and transition_info.
 pub(crate) async fn apply_child_cases(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Batch<'_>,
     events: &[StoredEvent],
     mut cache: Option<&mut CaseCache>,
 ) -> Result<(), ProjectionError> {
@@ -587,16 +849,14 @@ pub(crate) async fn apply_child_cases(
         &SUMMARY_COLUMNS,
         &upsert_clause(&["child_id"], &SUMMARY_COLUMNS),
         summaries,
-    )
-    .await?;
+    );
     insert_rows(
         tx,
         "child_upns",
         &["upn", "child_id"],
         "on conflict (upn) do nothing",
         upns.into_values().collect(),
-    )
-    .await?;
+    );
     // A row opened in this batch was either completed with the page columns
     // above (still open) or overwritten as cleared.
     if let Some(((child, reason, _), _)) = watch.iter().find(|(_, row)| row.is_empty()) {
@@ -613,20 +873,18 @@ pub(crate) async fn apply_child_cases(
         &WATCH_COLUMNS,
         &upsert_clause(&["child_id", "reason", "opened_position"], &WATCH_COLUMNS),
         watch.into_values().collect(),
-    )
-    .await?;
-    delete_for_children(tx, "open_track_steps", &steps_changed).await?;
-    insert_rows(tx, "open_track_steps", &STEP_COLUMNS, "", steps).await?;
-    delete_for_children(tx, "incoming_cohort", &cohort_changed).await?;
-    insert_rows(tx, "incoming_cohort", &COHORT_COLUMNS, "", cohort).await?;
+    );
+    delete_for_children(tx, "open_track_steps", &steps_changed);
+    insert_rows(tx, "open_track_steps", &STEP_COLUMNS, "", steps);
+    delete_for_children(tx, "incoming_cohort", &cohort_changed);
+    insert_rows(tx, "incoming_cohort", &COHORT_COLUMNS, "", cohort);
     insert_rows(
         tx,
         "transition_info",
         &TRANSITION_COLUMNS,
         &upsert_clause(&["child_id", "school_urn"], &TRANSITION_COLUMNS),
         transitions.into_values().collect(),
-    )
-    .await?;
+    );
     if let Some(cache) = cache {
         // What this transaction wrote; the caller drops the cache if it fails to commit.
         cache.keep(children);
@@ -651,7 +909,7 @@ fn remember_registrations(known: &LaCodes, batch: &[StoredEvent]) {
 async fn la_codes(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Batch<'_>,
     events: &[&StoredEvent],
 ) -> Result<HashMap<String, String>, ProjectionError> {
     let mut found = HashMap::new();
@@ -681,12 +939,7 @@ async fn la_codes(
             placeholders(1, chunk.len())
         );
         let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
-        for row in bind_all(sqlx::query(&sql), &values)
-            .fetch_all(&mut **tx)
-            .await?
-        {
-            let child_id: String = row.try_get("aggregate_id")?;
-            let la_code: String = row.try_get("la_code")?;
+        for (child_id, la_code) in tx.fetch_pairs(&sql, &values, false).await? {
             known.insert(&child_id, &la_code);
             found.insert(child_id, la_code);
         }
@@ -722,7 +975,7 @@ const CHANGE_COLUMNS: [&str; 11] = [
 pub(crate) async fn apply_destination_changes(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Batch<'_>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
     remember_registrations(known, events);
@@ -764,17 +1017,39 @@ pub(crate) async fn apply_destination_changes(
         &CHANGE_COLUMNS,
         "on conflict (position) do nothing",
         rows,
-    )
-    .await?;
+    );
     Ok(())
+}
+
+const NO_SHOW_COLUMNS: [&str; 7] = [
+    "child_id",
+    "school_urn",
+    "date",
+    "la_code",
+    "resolved",
+    "resolved_on",
+    "recorded_position",
+];
+
+/// One `day_one_no_shows` row while a batch is folded.
+struct NoShow {
+    la_code: String,
+    resolved_on: Option<String>,
+    recorded_position: i64,
+    changed: bool,
 }
 
 /// day_one_no_shows: one row per no-show, resolved by a later arrival at
 /// that school or by the child being located.
+///
+/// The rows of the batch's children are read once, the batch is folded into
+/// them in memory, and the rows it changed are written in one upsert: a
+/// no-show already recorded is left as it is, and a resolution applies only
+/// to no-shows recorded before it, so applying a batch again changes nothing.
 pub(crate) async fn apply_day_one_no_shows(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Batch<'_>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
     remember_registrations(known, events);
@@ -796,59 +1071,105 @@ pub(crate) async fn apply_day_one_no_shows(
         return Ok(());
     }
     let las = la_codes(kind, known, tx, &relevant).await?;
-    // In order: a resolution in this batch must follow its no-show's insert.
+    let children: Vec<String> = relevant
+        .iter()
+        .map(|stored| stored.child_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // (child, school, date) -> row, for every row these children have.
+    let mut rows: BTreeMap<(String, String, String), NoShow> = BTreeMap::new();
+    for chunk in children.chunks(1000) {
+        let sql = format!(
+            "select child_id, school_urn, date, la_code, resolved_on, cast(recorded_position as text) \
+             from day_one_no_shows where child_id in ({})",
+            placeholders(1, chunk.len())
+        );
+        let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
+        for mut row in tx.fetch_texts(&sql, &values, true).await? {
+            let mut take = |i: usize| row.get_mut(i).and_then(Option::take);
+            let (Some(child), Some(school), Some(date), Some(la_code), resolved_on, Some(position)) =
+                (take(0), take(1), take(2), take(3), take(4), take(5))
+            else {
+                continue;
+            };
+            rows.insert(
+                (child, school, date),
+                NoShow {
+                    la_code,
+                    resolved_on,
+                    recorded_position: position.parse().unwrap_or(i64::MAX),
+                    changed: false,
+                },
+            );
+        }
+    }
+    // In log order: a resolution in this batch must follow its no-show.
     for stored in relevant {
+        let resolve = |rows: &mut BTreeMap<(String, String, String), NoShow>,
+                       school: Option<&str>,
+                       on: String| {
+            let from = (stored.child_id.clone(), String::new(), String::new());
+            let of_child = rows
+                .range_mut(from..)
+                .take_while(|((child, _, _), _)| *child == stored.child_id);
+            for ((_, row_school, _), row) in of_child {
+                if school.is_none_or(|school| school == row_school)
+                    && row.resolved_on.is_none()
+                    && row.recorded_position < stored.position
+                {
+                    row.resolved_on = Some(on.clone());
+                    row.changed = true;
+                }
+            }
+        };
         match &stored.event {
             ChildEvent::NoShowOnDayOne {
                 school_urn, date, ..
             } => {
-                sqlx::query(
-                    "insert into day_one_no_shows \
-                     (child_id, school_urn, date, la_code, resolved, resolved_on, recorded_position) \
-                     values ($1, $2, $3, $4, $5, null, $6) \
-                     on conflict (child_id, school_urn, date) do nothing",
-                )
-                .bind(&stored.child_id)
-                .bind(school_urn.as_str())
-                .bind(date.to_string())
-                .bind(la_of(&las, stored)?)
-                .bind(0_i64)
-                .bind(stored.position)
-                .execute(&mut **tx)
-                .await?;
+                let key = (
+                    stored.child_id.clone(),
+                    school_urn.as_str().to_owned(),
+                    date.to_string(),
+                );
+                if let std::collections::btree_map::Entry::Vacant(entry) = rows.entry(key) {
+                    entry.insert(NoShow {
+                        la_code: la_of(&las, stored)?,
+                        resolved_on: None,
+                        recorded_position: stored.position,
+                        changed: true,
+                    });
+                }
             }
             ChildEvent::PupilArrived {
                 school_urn, date, ..
-            } => {
-                sqlx::query(
-                    "update day_one_no_shows set resolved = $1, resolved_on = $2 \
-                     where child_id = $3 and school_urn = $4 and resolved = $5 and recorded_position < $6",
-                )
-                .bind(1_i64)
-                .bind(date.to_string())
-                .bind(&stored.child_id)
-                .bind(school_urn.as_str())
-                .bind(0_i64)
-                .bind(stored.position)
-                .execute(&mut **tx)
-                .await?;
-            }
-            ChildEvent::ChildLocated { on, .. } => {
-                sqlx::query(
-                    "update day_one_no_shows set resolved = $1, resolved_on = $2 \
-                     where child_id = $3 and resolved = $4 and recorded_position < $5",
-                )
-                .bind(1_i64)
-                .bind(on.to_string())
-                .bind(&stored.child_id)
-                .bind(0_i64)
-                .bind(stored.position)
-                .execute(&mut **tx)
-                .await?;
-            }
+            } => resolve(&mut rows, Some(school_urn.as_str()), date.to_string()),
+            ChildEvent::ChildLocated { on, .. } => resolve(&mut rows, None, on.to_string()),
             _ => {}
         }
     }
+    let changed: Vec<Vec<Val>> = rows
+        .into_iter()
+        .filter(|(_, row)| row.changed)
+        .map(|((child, school, date), row)| {
+            vec![
+                child.into(),
+                school.into(),
+                date.into(),
+                row.la_code.into(),
+                row.resolved_on.is_some().into(),
+                row.resolved_on.into(),
+                row.recorded_position.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "day_one_no_shows",
+        &NO_SHOW_COLUMNS,
+        &upsert_clause(&["child_id", "school_urn", "date"], &NO_SHOW_COLUMNS),
+        changed,
+    );
     Ok(())
 }
 
@@ -953,7 +1274,7 @@ pub fn describe(event: &ChildEvent) -> String {
 pub(crate) async fn apply_timeline(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Batch<'_>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
     remember_registrations(known, events);
@@ -991,8 +1312,7 @@ pub(crate) async fn apply_timeline(
         &TIMELINE_COLUMNS,
         "on conflict (position) do nothing",
         rows,
-    )
-    .await?;
+    );
     Ok(())
 }
 

@@ -93,7 +93,7 @@ impl Default for Options {
             children_per_writer: 200,
             rebuild_children: 100_000,
             catch_up_batch: projector::ProjectorConfig::default().batch_size,
-            rebuild_batch: 5000,
+            rebuild_batch: projector::REBUILD_BATCH,
             runs: 200,
             keep: false,
             parts: Parts {
