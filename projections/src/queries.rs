@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use crate::db::Database;
-use crate::read_models::{OpenReason, Val, bind_all, placeholders};
+use crate::read_models::{Val, bind_all, placeholders};
 
 /// A child's summary row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -298,8 +298,10 @@ async fn watchlist_page(
     sql.filter(" and child_id > ?", filter.after.as_deref());
     sql.push(" order by child_id limit ?", [Val::from(filter.limit)]);
     // PostgreSQL through its typed pool: a page is a thousand rows, and the
-    // `AnyPool` would copy every value once more on the way.
-    let rows: Vec<PageRow> = match db.postgres() {
+    // `AnyPool` would copy every value once more on the way. (Fetched whole:
+    // turning rows into items as they stream in measured slower.)
+    let mut items = Vec::with_capacity(usize::try_from(filter.limit).unwrap_or(0).min(10_000));
+    match db.postgres() {
         Some(pool) => {
             let mut query = sqlx::query(&sql.text);
             for value in &sql.values {
@@ -309,69 +311,80 @@ async fn watchlist_page(
                     Val::Bool(flag) => query.bind(i64::from(*flag)),
                 };
             }
-            query
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(PageRow::from_row)
-                .collect::<Result<_, _>>()?
+            for row in query.fetch_all(pool).await? {
+                match page_item(PageRow::from_row(&row)?, filter, reason) {
+                    Some(item) => items.push(item),
+                    None => return Ok(None),
+                }
+            }
         }
-        None => sql
-            .fetch(db)
-            .await?
-            .iter()
-            .map(PageRow::from_row)
-            .collect::<Result<_, _>>()?,
-    };
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        let (Some(upn), Some(given_name), Some(family_name), Some(open_reasons)) =
-            (row.upn, row.given_name, row.family_name, row.open_reasons)
-        else {
-            return Ok(None);
-        };
-        let Ok(open) = serde_json::from_str::<Vec<OpenReason>>(&open_reasons) else {
-            return Ok(None);
-        };
-        let mut reason_details: Vec<WatchReasonDetail> = open
-            .into_iter()
-            .map(|open| WatchReasonDetail {
-                reason: open.reason,
-                since: open.since,
-            })
-            .collect();
-        if let Some(due) = row
-            .next_due_on
-            .filter(|due| due.as_str() < filter.today.as_str())
-        {
-            reason_details.push(WatchReasonDetail {
-                reason: "overdue_track_step".to_owned(),
-                since: due,
-            });
+        None => {
+            for row in sql.fetch(db).await? {
+                match page_item(PageRow::from_row(&row)?, filter, reason) {
+                    Some(item) => items.push(item),
+                    None => return Ok(None),
+                }
+            }
         }
-        let since = reason_details
-            .iter()
-            .filter(|detail| detail.reason == reason)
-            .map(|detail| detail.since.clone())
-            .min()
-            .unwrap_or_default();
-        items.push(WatchItem {
-            child_id: row.child_id,
-            upn,
-            given_name,
-            family_name,
-            la_code: row.la_code,
-            school_urn: row.school_urn,
-            destination_urn: row.destination_urn,
-            reasons: reason_details
-                .iter()
-                .map(|detail| detail.reason.clone())
-                .collect(),
-            since,
-            reason_details,
-        });
     }
     Ok(Some(items))
+}
+
+/// A page row as a watchlist item, or `None` if it lacks the page's copy of
+/// its child.
+fn page_item(row: PageRow, filter: &WatchFilter, reason: &str) -> Option<WatchItem> {
+    let (Some(upn), Some(given_name), Some(family_name), Some(open_reasons)) =
+        (row.upn, row.given_name, row.family_name, row.open_reasons)
+    else {
+        return None;
+    };
+    // Borrowed from the row's text: reasons and dates have nothing to escape.
+    #[derive(serde::Deserialize)]
+    struct Open<'a> {
+        #[serde(borrow)]
+        reason: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        since: std::borrow::Cow<'a, str>,
+    }
+    let open = serde_json::from_str::<Vec<Open<'_>>>(&open_reasons).ok()?;
+    let mut reason_details: Vec<WatchReasonDetail> = open
+        .into_iter()
+        .map(|open| WatchReasonDetail {
+            reason: open.reason.into_owned(),
+            since: open.since.into_owned(),
+        })
+        .collect();
+    if let Some(due) = row
+        .next_due_on
+        .filter(|due| due.as_str() < filter.today.as_str())
+    {
+        reason_details.push(WatchReasonDetail {
+            reason: "overdue_track_step".to_owned(),
+            since: due,
+        });
+    }
+    let since = reason_details
+        .iter()
+        .filter(|detail| detail.reason == reason)
+        .map(|detail| detail.since.as_str())
+        .min()
+        .unwrap_or_default()
+        .to_owned();
+    Some(WatchItem {
+        child_id: row.child_id,
+        upn,
+        given_name,
+        family_name,
+        la_code: row.la_code,
+        school_urn: row.school_urn,
+        destination_urn: row.destination_urn,
+        reasons: reason_details
+            .iter()
+            .map(|detail| detail.reason.clone())
+            .collect(),
+        since,
+        reason_details,
+    })
 }
 
 /// One row of a watchlist page, from either backend.
@@ -391,20 +404,22 @@ impl PageRow {
     fn from_row<'r, R>(row: &'r R) -> Result<Self, sqlx::Error>
     where
         R: Row,
-        &'static str: sqlx::ColumnIndex<R>,
+        usize: sqlx::ColumnIndex<R>,
         String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
         Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     {
+        // By position, in the order of `watchlist_page`'s select list.
+        // Every column is text on both backends (see the migrations).
         Ok(Self {
-            child_id: row.try_get("child_id")?,
-            upn: row.try_get("upn")?,
-            given_name: row.try_get("given_name")?,
-            family_name: row.try_get("family_name")?,
-            la_code: row.try_get("la_code")?,
-            school_urn: row.try_get("school_urn")?,
-            destination_urn: row.try_get("destination_urn")?,
-            open_reasons: row.try_get("open_reasons")?,
-            next_due_on: row.try_get("next_due_on")?,
+            child_id: row.try_get_unchecked(0)?,
+            upn: row.try_get_unchecked(1)?,
+            given_name: row.try_get_unchecked(2)?,
+            family_name: row.try_get_unchecked(3)?,
+            la_code: row.try_get_unchecked(4)?,
+            school_urn: row.try_get_unchecked(5)?,
+            destination_urn: row.try_get_unchecked(6)?,
+            open_reasons: row.try_get_unchecked(7)?,
+            next_due_on: row.try_get_unchecked(8)?,
         })
     }
 }
