@@ -400,9 +400,19 @@ impl Drop for InFlight {
 /// folded in memory for the next batches, while the checkpoint stays where
 /// this run left it.
 pub async fn catch_up(db: &Database, name: &str, batch: i64) -> Result<u64, ProjectionError> {
+    catch_up_in_chunks(db, name, batch, READ_CHUNK).await
+}
+
+/// [`catch_up`], reading the log in chunks of at most `chunk` events.
+pub async fn catch_up_in_chunks(
+    db: &Database,
+    name: &str,
+    batch: i64,
+    chunk: i64,
+) -> Result<u64, ProjectionError> {
     let name = projection(name)?;
     let batch = batch.max(1);
-    let chunk = batch.min(READ_CHUNK);
+    let chunk = batch.min(chunk).max(1);
     let per_transaction = usize::try_from(batch).unwrap_or(usize::MAX);
     let mut total = 0u64;
     let mut cache = CaseCache::default();

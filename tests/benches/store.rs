@@ -541,6 +541,24 @@ async fn log_part(options: &Options, url: &str, report: &mut Report) {
             format!("{} in {:.2} s", percent(rate, scan), elapsed.as_secs_f64()),
             "≥ 100,000 events/s",
         );
+        let (rows, floor) = write_floor(&pg, name).await;
+        report.row(
+            &format!("  PostgreSQL alone writing {name}'s rows"),
+            format!(
+                "{} events/s",
+                thousands(events as f64 / floor.as_secs_f64())
+            ),
+            format!(
+                "{} rows in {:.2} s",
+                thousands(rows as f64),
+                floor.as_secs_f64()
+            ),
+            format!(
+                "rebuild took {}",
+                percent(floor.as_secs_f64(), elapsed.as_secs_f64())
+            ),
+            "",
+        );
     }
     report.row(
         "rebuild, all in turn",
@@ -1231,6 +1249,38 @@ async fn read_and_parse(db: &Database, batch: i64) -> f64 {
         count += events.len() as u64;
     }
     count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// How long PostgreSQL itself takes to write a rebuilt projection's rows: each of its
+/// tables copied with `insert ... select` into an empty table made `like` it (same
+/// columns, primary key and indexes, logged), one statement per table, no client
+/// involved. A floor for the rebuild's writing, which also reads and parses the log and
+/// writes a child's rows again when a later batch changes them.
+async fn write_floor(pg: &PgPool, name: &str) -> (u64, Duration) {
+    let mut rows = 0u64;
+    let mut took = Duration::ZERO;
+    for table in projector::tables_of(name) {
+        let copy = format!("bench_floor_{table}");
+        pg.execute(
+            format!(
+                "drop table if exists {copy}; create table {copy} (like {table} including all)"
+            )
+            .as_str(),
+        )
+        .await
+        .expect("create the copy");
+        let started = Instant::now();
+        let done = sqlx::query(&format!("insert into {copy} select * from {table}"))
+            .execute(pg)
+            .await
+            .expect("copy the rows");
+        took += started.elapsed();
+        rows += done.rows_affected();
+        pg.execute(format!("drop table {copy}").as_str())
+            .await
+            .expect("drop the copy");
+    }
+    (rows, took)
 }
 
 /// One event as inserted.
