@@ -290,10 +290,56 @@ async fn write_batch(
     count: usize,
     writes: Vec<read_models::Write>,
 ) -> Result<usize, ProjectionError> {
+    write_batch_after(db, name, from, to, count, writes, None).await
+}
+
+/// [`write_batch`], overlapping the batch before it on PostgreSQL: with
+/// `after`, the writes run first, then this waits for the earlier batch to
+/// commit (`after` says whether it did) before moving the checkpoint, so the
+/// checkpoint still moves one batch at a time and a batch whose predecessor
+/// failed rolls back. Without it, the checkpoint moves first: that takes
+/// SQLite's write lock before anything else in the transaction.
+async fn write_batch_after(
+    db: &Database,
+    name: &str,
+    from: (i64, i64),
+    to: (i64, i64),
+    count: usize,
+    writes: Vec<read_models::Write>,
+    after: Option<tokio::sync::oneshot::Receiver<bool>>,
+) -> Result<usize, ProjectionError> {
     let mut tx = read_models::Tx::begin(db).await?;
-    // Move the checkpoint first: it takes SQLite's write lock before anything
-    // else in this transaction, and the guard on the old position refuses the
-    // batch if anyone else moved the checkpoint since we read it.
+    match after {
+        None => {
+            move_checkpoint(&mut tx, name, from, to, count).await?;
+            for write in writes {
+                write.run(&mut tx).await?;
+            }
+        }
+        Some(earlier) => {
+            for write in writes {
+                write.run(&mut tx).await?;
+            }
+            if earlier.await != Ok(true) {
+                return Err(ProjectionError::CheckpointMoved(name.to_owned()));
+            }
+            move_checkpoint(&mut tx, name, from, to, count).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// Moves `name`'s checkpoint from `from` to `to` within `tx`; the guard on
+/// the old position refuses the batch if anyone else moved the checkpoint
+/// since it was read.
+async fn move_checkpoint(
+    tx: &mut read_models::Tx,
+    name: &str,
+    from: (i64, i64),
+    to: (i64, i64),
+    count: usize,
+) -> Result<(), ProjectionError> {
     let moved = tx
         .execute(
             "update projection_checkpoints \
@@ -313,31 +359,42 @@ async fn write_batch(
             ],
         )
         .await?;
-    if moved != 1 {
-        return Err(ProjectionError::CheckpointMoved(name.to_owned()));
+    if moved == 1 {
+        Ok(())
+    } else {
+        Err(ProjectionError::CheckpointMoved(name.to_owned()))
     }
-    for write in writes {
-        write.run(&mut tx).await?;
-    }
-    tx.commit().await?;
-    Ok(count)
 }
 
 /// Events per read while catching up; a transaction applies `batch` events,
 /// read in chunks of at most this many.
 const READ_CHUNK: i64 = 5000;
 
-/// A batch's writes running on another task while the next batch is
-/// prepared.
-#[derive(Default)]
+/// The writes of the batches folded so far, each running on a task of its
+/// own: on PostgreSQL up to two at once (the later one moving the checkpoint
+/// only after the earlier commits), on SQLite one.
 struct InFlight {
-    writing: Option<tokio::task::JoinHandle<Result<usize, ProjectionError>>>,
+    writing: std::collections::VecDeque<tokio::task::JoinHandle<Result<usize, ProjectionError>>>,
+    /// Resolves when the latest batch has committed (`true`) or failed.
+    latest: Option<tokio::sync::oneshot::Receiver<bool>>,
+    at_once: usize,
     /// Events applied by the writes that finished.
     applied: usize,
 }
 
 impl InFlight {
-    fn start(
+    fn new(db: &Database) -> Self {
+        Self {
+            writing: std::collections::VecDeque::new(),
+            latest: None,
+            at_once: if db.postgres().is_some() { 2 } else { 1 },
+            applied: 0,
+        }
+    }
+
+    /// Starts a batch's writes, first waiting for the oldest in flight if
+    /// as many as may run at once already are.
+    async fn start(
         &mut self,
         db: &Database,
         name: &'static str,
@@ -345,60 +402,95 @@ impl InFlight {
         to: (i64, i64),
         count: usize,
         writes: Vec<read_models::Write>,
-    ) {
+    ) -> Result<(), ProjectionError> {
+        while self.writing.len() >= self.at_once {
+            self.settle_oldest().await?;
+        }
+        let after = if self.writing.is_empty() {
+            self.latest = None;
+            None
+        } else {
+            self.latest.take()
+        };
+        let (done, latest) = tokio::sync::oneshot::channel();
+        self.latest = Some(latest);
         let db = db.clone();
-        self.writing = Some(tokio::spawn(async move {
-            write_batch(&db, name, from, to, count, writes).await
+        self.writing.push_back(tokio::spawn(async move {
+            let result = write_batch_after(&db, name, from, to, count, writes, after).await;
+            let _ = done.send(result.is_ok());
+            result
         }));
+        Ok(())
+    }
+
+    async fn settle_oldest(&mut self) -> Result<(), ProjectionError> {
+        let Some(writing) = self.writing.pop_front() else {
+            return Ok(());
+        };
+        match writing.await {
+            Ok(result) => {
+                self.applied += result?;
+                Ok(())
+            }
+            Err(join) => match join.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => Err(ProjectionError::Stopped),
+            },
+        }
     }
 }
 
 impl read_models::Settle for InFlight {
     fn settle(&mut self) -> futures::future::BoxFuture<'_, Result<(), ProjectionError>> {
         Box::pin(async move {
-            let Some(writing) = self.writing.take() else {
-                return Ok(());
-            };
-            match writing.await {
-                Ok(result) => {
-                    self.applied += result?;
-                    Ok(())
-                }
-                Err(join) => match join.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    Err(_) => Err(ProjectionError::Stopped),
-                },
+            while !self.writing.is_empty() {
+                self.settle_oldest().await?;
             }
+            Ok(())
         })
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        // A write abandoned by an error or a cancellation rolls back.
-        if let Some(writing) = self.writing.take() {
+        // Writes abandoned by an error or a cancellation roll back.
+        for writing in self.writing.drain(..) {
             writing.abort();
         }
+    }
+}
+
+/// Whether an error from a batch's writes means "start a fresh round from
+/// the checkpoint": it moved under us, or PostgreSQL broke a deadlock
+/// between two overlapping batches by rolling one back.
+fn start_again(error: &ProjectionError) -> bool {
+    match error {
+        ProjectionError::CheckpointMoved(_) => true,
+        ProjectionError::Database(sqlx::Error::Database(db_error)) => {
+            db_error.code().as_deref() == Some("40P01")
+        }
+        _ => false,
     }
 }
 
 /// Applies the log in transactions of `batch` events until the projection
 /// has read everything visible now.
 ///
-/// Three stages overlap, on as many tasks: a reader streams the log from the
-/// checkpoint in chunks, parsing as it goes; this task folds each batch
-/// into its writes; and those writes run, with the checkpoint, in one
-/// transaction while the next batch is folded. Each transaction is guarded
-/// by the checkpoint it starts from (see `write_batch`) and starts only when
-/// the one before has committed, so this is the same sequence of
-/// transactions as calling [`run_once`] in a loop with `batch`; a fold that
-/// reads the projection's own tables first waits for the writes in flight.
-/// A reader whose read comes back short stops: its reads ran while this
-/// projector's own transaction held the reading horizon back, so the end of
-/// the log is always decided by a fresh round, which returns once it finds
-/// nothing to apply. The child-cases projection also keeps the states it
-/// folded in memory for the next batches, while the checkpoint stays where
-/// this run left it.
+/// Three stages overlap, on tasks of their own: a reader streams the log
+/// from the checkpoint in chunks, parsing as it goes; this task folds each
+/// batch into its writes; and those writes run in a transaction that also
+/// moves the checkpoint. On PostgreSQL two batches' transactions may run at
+/// once, but the later one moves the checkpoint only after the earlier has
+/// committed (and rolls back if it did not), and every move is guarded by the
+/// position it starts from (see `write_batch_after`): the checkpoint still
+/// moves one whole batch at a time, in order, as calling [`run_once`] in a
+/// loop with `batch` would move it. A fold that reads the projection's own
+/// tables first waits for every write in flight. A reader whose read comes
+/// back short stops: its reads ran while this projector's own transactions
+/// held the reading horizon back, so the end of the log is always decided by
+/// a fresh round, which returns once it finds nothing to apply. The
+/// child-cases projection also keeps the states it folded in memory for the
+/// next batches, while the checkpoint stays where this run left it.
 pub async fn catch_up(db: &Database, name: &str, batch: i64) -> Result<u64, ProjectionError> {
     catch_up_in_chunks(db, name, batch, READ_CHUNK).await
 }
@@ -432,7 +524,7 @@ pub async fn catch_up_in_chunks(
         let (sender, mut receiver) = tokio::sync::mpsc::channel(chunks_ahead);
         let reader = tokio::spawn(stream_log(db.clone(), from, chunk, sender));
         let _stop_reader = AbortOnDrop(reader);
-        let mut in_flight = InFlight::default();
+        let mut in_flight = InFlight::new(db);
         let mut pending: Vec<StoredEvent> = Vec::new();
         let mut reader_done = false;
         let mut moved = false;
@@ -451,13 +543,18 @@ pub async fn catch_up_in_chunks(
             let unit = std::mem::replace(&mut pending, rest);
             let last = unit.last().expect("the unit is not empty");
             let to = (last.tx, last.position);
-            let prepared = prepare(db, name, &unit, Some(&mut cache), &mut in_flight).await;
-            // The batch before must have committed before this one starts.
-            let settled = read_models::Settle::settle(&mut in_flight).await;
-            match settled.and(prepared) {
-                Ok(writes) => in_flight.start(db, name, from, to, unit.len(), writes),
+            let started = match prepare(db, name, &unit, Some(&mut cache), &mut in_flight).await {
+                Ok(writes) => {
+                    in_flight
+                        .start(db, name, from, to, unit.len(), writes)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match started {
+                Ok(()) => {}
                 // Another projector or a reset moved it: start a fresh round from where it is.
-                Err(ProjectionError::CheckpointMoved(_)) => {
+                Err(error) if start_again(&error) => {
                     moved = true;
                     break;
                 }
@@ -467,7 +564,7 @@ pub async fn catch_up_in_chunks(
         }
         match read_models::Settle::settle(&mut in_flight).await {
             Ok(()) => left_at = Some(from),
-            Err(ProjectionError::CheckpointMoved(_)) => moved = true,
+            Err(error) if start_again(&error) => moved = true,
             Err(error) => return Err(error),
         }
         if moved {
@@ -529,10 +626,21 @@ pub async fn reset(db: &Database, name: &str) -> Result<(), ProjectionError> {
     .bind(name)
     .execute(&mut *tx)
     .await?;
-    for table in tables_of(name) {
-        sqlx::query(&format!("delete from {table}"))
-            .execute(&mut *tx)
-            .await?;
+    match db.kind() {
+        // TRUNCATE is transactional on PostgreSQL, and unlike DELETE leaves
+        // no dead rows for the rebuild to write around.
+        BackendKind::Postgres => {
+            sqlx::query(&format!("truncate {}", tables_of(name).join(", ")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        BackendKind::Sqlite => {
+            for table in tables_of(name) {
+                sqlx::query(&format!("delete from {table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
     }
     tx.commit().await?;
     Ok(())
