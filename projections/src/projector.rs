@@ -371,8 +371,9 @@ async fn move_checkpoint(
 const READ_CHUNK: i64 = 5000;
 
 /// The writes of the batches folded so far, each running on a task of its
-/// own: on PostgreSQL up to two at once (the later one moving the checkpoint
-/// only after the earlier commits), on SQLite one.
+/// own: for an append-only projection on PostgreSQL up to two at once (the
+/// later one moving the checkpoint only after the earlier commits),
+/// otherwise one at a time.
 struct InFlight {
     writing: std::collections::VecDeque<tokio::task::JoinHandle<Result<usize, ProjectionError>>>,
     /// Resolves when the latest batch has committed (`true`) or failed.
@@ -383,11 +384,15 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn new(db: &Database) -> Self {
+    fn new(db: &Database, name: &str) -> Self {
         Self {
             writing: std::collections::VecDeque::new(),
             latest: None,
-            at_once: if db.postgres().is_some() { 2 } else { 1 },
+            at_once: if db.postgres().is_some() && appends_only(name) {
+                2
+            } else {
+                1
+            },
             applied: 0,
         }
     }
@@ -460,9 +465,19 @@ impl Drop for InFlight {
     }
 }
 
+/// Whether every row projection `name` writes is keyed by the position of
+/// the event that wrote it, so two batches never write the same row. Only
+/// such projections overlap two batches' transactions: where two could
+/// write the same row, the later could take a row the earlier still has to
+/// write and then wait for the earlier to commit, which waits for that row,
+/// a deadlock PostgreSQL cannot see (one side of it waits in this process).
+fn appends_only(name: &str) -> bool {
+    matches!(name, "destination_changes" | "timeline")
+}
+
 /// Whether an error from a batch's writes means "start a fresh round from
 /// the checkpoint": it moved under us, or PostgreSQL broke a deadlock
-/// between two overlapping batches by rolling one back.
+/// (with another process's writes) by rolling this one back.
 fn start_again(error: &ProjectionError) -> bool {
     match error {
         ProjectionError::CheckpointMoved(_) => true,
@@ -479,9 +494,10 @@ fn start_again(error: &ProjectionError) -> bool {
 /// Three stages overlap, on tasks of their own: a reader streams the log
 /// from the checkpoint in chunks, parsing as it goes; this task folds each
 /// batch into its writes; and those writes run in a transaction that also
-/// moves the checkpoint. On PostgreSQL two batches' transactions may run at
-/// once, but the later one moves the checkpoint only after the earlier has
-/// committed (and rolls back if it did not), and every move is guarded by the
+/// moves the checkpoint. For an append-only projection on PostgreSQL two
+/// batches' transactions may run at once, but the later one moves the
+/// checkpoint only after the earlier has committed (and rolls back if it did
+/// not), and every move is guarded by the
 /// position it starts from (see `write_batch_after`): the checkpoint still
 /// moves one whole batch at a time, in order, as calling [`run_once`] in a
 /// loop with `batch` would move it. A fold that reads the projection's own
@@ -524,12 +540,21 @@ pub async fn catch_up_in_chunks(
         let (sender, mut receiver) = tokio::sync::mpsc::channel(chunks_ahead);
         let reader = tokio::spawn(stream_log(db.clone(), from, chunk, sender));
         let _stop_reader = AbortOnDrop(reader);
-        let mut in_flight = InFlight::new(db);
+        let mut in_flight = InFlight::new(db, name);
         let mut pending: Vec<StoredEvent> = Vec::new();
         let mut reader_done = false;
         let mut moved = false;
+        // For an append-only projection the first transaction of a round takes
+        // one chunk, so writing starts as soon as the first read is in rather
+        // than after a whole batch. (Elsewhere a batch boundary moved off the
+        // log's natural one can mean writing a child's rows twice.)
+        let mut this_transaction = if appends_only(name) {
+            per_transaction.min(usize::try_from(chunk).unwrap_or(1))
+        } else {
+            per_transaction
+        };
         loop {
-            while !reader_done && pending.len() < per_transaction {
+            while !reader_done && pending.len() < this_transaction {
                 match receiver.recv().await {
                     Some(Ok(events)) => pending.extend(events),
                     Some(Err(error)) => return Err(error),
@@ -539,7 +564,8 @@ pub async fn catch_up_in_chunks(
             if pending.is_empty() {
                 break;
             }
-            let rest = pending.split_off(pending.len().min(per_transaction));
+            let rest = pending.split_off(pending.len().min(this_transaction));
+            this_transaction = per_transaction;
             let unit = std::mem::replace(&mut pending, rest);
             let last = unit.last().expect("the unit is not empty");
             let to = (last.tx, last.position);

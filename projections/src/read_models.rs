@@ -648,14 +648,16 @@ pub(crate) async fn apply_child_cases(
     events: &[StoredEvent],
     mut cache: Option<&mut CaseCache>,
 ) -> Result<(), ProjectionError> {
-    let ids: Vec<String> = events
-        .iter()
-        .map(|event| event.child_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let ids: Vec<String> = {
+        let mut seen = std::collections::HashSet::new();
+        events
+            .iter()
+            .filter(|event| seen.insert(event.child_id.as_str()))
+            .map(|event| event.child_id.clone())
+            .collect()
+    };
     let mut children = load_projected(tx, &ids, cache.as_deref_mut()).await?;
-    let mut touched = BTreeSet::new();
+    let mut touched = std::collections::HashSet::new();
     // Each child's derived rows as they stand before this batch.
     let mut before: HashMap<String, Derived> = HashMap::new();
     let mut watch: BTreeMap<(String, String, i64), Vec<Val>> = BTreeMap::new();
@@ -663,7 +665,12 @@ pub(crate) async fn apply_child_cases(
     let mut transitions: BTreeMap<(String, String), Vec<Val>> = BTreeMap::new();
 
     for stored in events {
-        let child = children.entry(stored.child_id.clone()).or_default();
+        if !children.contains_key(&stored.child_id) {
+            children.insert(stored.child_id.clone(), Projected::default());
+        }
+        let child = children
+            .get_mut(&stored.child_id)
+            .expect("inserted just above");
         if !before.contains_key(&stored.child_id) {
             before.insert(stored.child_id.clone(), derive(&stored.child_id, child));
         }
@@ -673,16 +680,20 @@ pub(crate) async fn apply_child_cases(
         let was_open = child.case.watch_reasons();
         cqrs_es::Aggregate::apply(&mut child.case, stored.event.clone());
         child.last_position = stored.position;
-        child.updated_at = stored.recorded_at.clone();
+        child.updated_at.clone_from(&stored.recorded_at);
         let after = child.case.watch_reasons();
-        let Some(identity) = child.case.identity.clone() else {
+        let Some(identity) = child.case.identity.as_ref() else {
             return Err(ProjectionError::BadEvent {
                 position: stored.position,
                 detail: format!("child {} has events but no registration", stored.child_id),
             });
         };
-        let la = identity.la_code.as_str().to_owned();
-        let date = stored.date();
+        let la = identity.la_code.as_str();
+        let date = if after == was_open {
+            String::new()
+        } else {
+            stored.date()
+        };
         for reason in after.iter().filter(|reason| !was_open.contains(reason)) {
             child
                 .open
@@ -702,7 +713,7 @@ pub(crate) async fn apply_child_cases(
                 let mut row: Vec<Val> = vec![
                     stored.child_id.clone().into(),
                     reason.as_str().into(),
-                    la.clone().into(),
+                    la.into(),
                     since.into(),
                     opened.into(),
                     date.clone().into(),
@@ -761,10 +772,13 @@ pub(crate) async fn apply_child_cases(
             }
             _ => {}
         }
-        touched.insert(stored.child_id.clone());
+        if !touched.contains(stored.child_id.as_str()) {
+            touched.insert(stored.child_id.clone());
+        }
     }
 
-    let touched: Vec<String> = touched.into_iter().collect();
+    let mut touched: Vec<String> = touched.into_iter().collect();
+    touched.sort_unstable();
     let mut summaries = Vec::new();
     let mut steps = Vec::new();
     let mut steps_changed = Vec::new();
