@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use crate::db::Database;
-use crate::read_models::{Val, bind_all, placeholders};
+use crate::read_models::{Val, bind_all, bind_pg, placeholders};
 
 /// A child's summary row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -303,15 +303,10 @@ async fn watchlist_page(
     let mut items = Vec::with_capacity(usize::try_from(filter.limit).unwrap_or(0).min(10_000));
     match db.postgres() {
         Some(pool) => {
-            let mut query = sqlx::query(&sql.text);
-            for value in &sql.values {
-                query = match value {
-                    Val::Text(text) => query.bind(text.as_deref()),
-                    Val::Int(int) => query.bind(*int),
-                    Val::Bool(flag) => query.bind(i64::from(*flag)),
-                };
-            }
-            for row in query.fetch_all(pool).await? {
+            for row in bind_pg(sqlx::query(&sql.text), &sql.values)
+                .fetch_all(pool)
+                .await?
+            {
                 match page_item(PageRow::from_row(&row)?, filter, reason) {
                     Some(item) => items.push(item),
                     None => return Ok(None),

@@ -511,7 +511,7 @@ impl CaseCache {
 /// The stored state of each of `ids` that has one: from `cache` when it holds
 /// the child, else from `child_summary`.
 async fn load_projected(
-    tx: &mut Batch<'_>,
+    batch: &mut Batch<'_>,
     ids: &[String],
     cache: Option<&mut CaseCache>,
 ) -> Result<HashMap<String, Projected>, ProjectionError> {
@@ -537,7 +537,7 @@ async fn load_projected(
             placeholders(1, chunk.len())
         );
         let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
-        for (id, state) in tx.fetch_pairs(&sql, &values, true).await? {
+        for (id, state) in batch.fetch_pairs(&sql, &values, true).await? {
             let projected =
                 serde_json::from_str(&state).map_err(|error| ProjectionError::BadEvent {
                     position: 0,
@@ -644,7 +644,7 @@ fn derive(id: &str, child: &Projected) -> Derived {
 /// child_cases: child_summary, child_upns, watchlist, open_track_steps,
 /// incoming_cohort and transition_info.
 pub(crate) async fn apply_child_cases(
-    tx: &mut Batch<'_>,
+    batch: &mut Batch<'_>,
     events: &[StoredEvent],
     mut cache: Option<&mut CaseCache>,
 ) -> Result<(), ProjectionError> {
@@ -656,7 +656,7 @@ pub(crate) async fn apply_child_cases(
             .map(|event| event.child_id.clone())
             .collect()
     };
-    let mut children = load_projected(tx, &ids, cache.as_deref_mut()).await?;
+    let mut children = load_projected(batch, &ids, cache.as_deref_mut()).await?;
     let mut touched = std::collections::HashSet::new();
     // Each child's derived rows as they stand before this batch.
     let mut before: HashMap<String, Derived> = HashMap::new();
@@ -858,14 +858,14 @@ pub(crate) async fn apply_child_cases(
     }
 
     insert_rows(
-        tx,
+        batch,
         "child_summary",
         &SUMMARY_COLUMNS,
         &upsert_clause(&["child_id"], &SUMMARY_COLUMNS),
         summaries,
     );
     insert_rows(
-        tx,
+        batch,
         "child_upns",
         &["upn", "child_id"],
         "on conflict (upn) do nothing",
@@ -882,18 +882,18 @@ pub(crate) async fn apply_child_cases(
         });
     }
     insert_rows(
-        tx,
+        batch,
         "watchlist",
         &WATCH_COLUMNS,
         &upsert_clause(&["child_id", "reason", "opened_position"], &WATCH_COLUMNS),
         watch.into_values().collect(),
     );
-    delete_for_children(tx, "open_track_steps", &steps_changed);
-    insert_rows(tx, "open_track_steps", &STEP_COLUMNS, "", steps);
-    delete_for_children(tx, "incoming_cohort", &cohort_changed);
-    insert_rows(tx, "incoming_cohort", &COHORT_COLUMNS, "", cohort);
+    delete_for_children(batch, "open_track_steps", &steps_changed);
+    insert_rows(batch, "open_track_steps", &STEP_COLUMNS, "", steps);
+    delete_for_children(batch, "incoming_cohort", &cohort_changed);
+    insert_rows(batch, "incoming_cohort", &COHORT_COLUMNS, "", cohort);
     insert_rows(
-        tx,
+        batch,
         "transition_info",
         &TRANSITION_COLUMNS,
         &upsert_clause(&["child_id", "school_urn"], &TRANSITION_COLUMNS),
@@ -923,7 +923,7 @@ fn remember_registrations(known: &LaCodes, batch: &[StoredEvent]) {
 async fn la_codes(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Batch<'_>,
+    batch: &mut Batch<'_>,
     events: &[&StoredEvent],
 ) -> Result<HashMap<String, String>, ProjectionError> {
     let mut found = HashMap::new();
@@ -953,7 +953,7 @@ async fn la_codes(
             placeholders(1, chunk.len())
         );
         let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
-        for (child_id, la_code) in tx.fetch_pairs(&sql, &values, false).await? {
+        for (child_id, la_code) in batch.fetch_pairs(&sql, &values, false).await? {
             known.insert(&child_id, &la_code);
             found.insert(child_id, la_code);
         }
@@ -989,7 +989,7 @@ const CHANGE_COLUMNS: [&str; 11] = [
 pub(crate) async fn apply_destination_changes(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Batch<'_>,
+    batch: &mut Batch<'_>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
     remember_registrations(known, events);
@@ -1000,7 +1000,7 @@ pub(crate) async fn apply_destination_changes(
     if relevant.is_empty() {
         return Ok(());
     }
-    let las = la_codes(kind, known, tx, &relevant).await?;
+    let las = la_codes(kind, known, batch, &relevant).await?;
     let mut rows = Vec::new();
     for stored in relevant {
         if let ChildEvent::DestinationChanged {
@@ -1026,7 +1026,7 @@ pub(crate) async fn apply_destination_changes(
         }
     }
     insert_rows(
-        tx,
+        batch,
         "destination_changes",
         &CHANGE_COLUMNS,
         "on conflict (position) do nothing",
@@ -1063,7 +1063,7 @@ struct NoShow {
 pub(crate) async fn apply_day_one_no_shows(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Batch<'_>,
+    batch: &mut Batch<'_>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
     remember_registrations(known, events);
@@ -1084,7 +1084,7 @@ pub(crate) async fn apply_day_one_no_shows(
     if relevant.is_empty() {
         return Ok(());
     }
-    let las = la_codes(kind, known, tx, &relevant).await?;
+    let las = la_codes(kind, known, batch, &relevant).await?;
     let children: Vec<String> = relevant
         .iter()
         .map(|stored| stored.child_id.clone())
@@ -1100,7 +1100,7 @@ pub(crate) async fn apply_day_one_no_shows(
             placeholders(1, chunk.len())
         );
         let values: Vec<Val> = chunk.iter().map(|id| Val::from(id.as_str())).collect();
-        for mut row in tx.fetch_texts(&sql, &values, true).await? {
+        for mut row in batch.fetch_texts(&sql, &values, true).await? {
             let mut take = |i: usize| row.get_mut(i).and_then(Option::take);
             let (Some(child), Some(school), Some(date), Some(la_code), resolved_on, Some(position)) =
                 (take(0), take(1), take(2), take(3), take(4), take(5))
@@ -1178,7 +1178,7 @@ pub(crate) async fn apply_day_one_no_shows(
         })
         .collect();
     insert_rows(
-        tx,
+        batch,
         "day_one_no_shows",
         &NO_SHOW_COLUMNS,
         &upsert_clause(&["child_id", "school_urn", "date"], &NO_SHOW_COLUMNS),
@@ -1288,12 +1288,12 @@ pub fn describe(event: &ChildEvent) -> String {
 pub(crate) async fn apply_timeline(
     kind: BackendKind,
     known: &LaCodes,
-    tx: &mut Batch<'_>,
+    batch: &mut Batch<'_>,
     events: &[StoredEvent],
 ) -> Result<(), ProjectionError> {
     remember_registrations(known, events);
     let all: Vec<&StoredEvent> = events.iter().collect();
-    let las = la_codes(kind, known, tx, &all).await?;
+    let las = la_codes(kind, known, batch, &all).await?;
     let mut rows = Vec::new();
     for stored in events {
         let school = match &stored.event {
@@ -1321,7 +1321,7 @@ pub(crate) async fn apply_timeline(
         ]);
     }
     insert_rows(
-        tx,
+        batch,
         "timeline",
         &TIMELINE_COLUMNS,
         "on conflict (position) do nothing",
