@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use crate::db::Database;
-use crate::read_models::{Val, bind_all, bind_pg, placeholders};
+use crate::read_models::{Val, bind_all, placeholders};
 
 /// A child's summary row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -303,7 +303,7 @@ async fn watchlist_page(
     let mut items = Vec::with_capacity(usize::try_from(filter.limit).unwrap_or(0).min(10_000));
     match db.postgres() {
         Some(pool) => {
-            for row in bind_pg(sqlx::query(&sql.text), &sql.values)
+            for row in bind_all(sqlx::query(&sql.text), &sql.values)
                 .fetch_all(pool)
                 .await?
             {

@@ -63,10 +63,17 @@ impl From<bool> for Val {
     }
 }
 
-pub(crate) fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+/// Binds `values` to a query, on the `Any` driver or a typed one.
+pub(crate) fn bind_all<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     values: &'q [Val],
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     for value in values {
         query = match value {
             Val::Text(text) => query.bind(text.as_deref()),
@@ -105,7 +112,7 @@ impl Tx {
     /// Runs a statement; returns the rows it affected.
     pub(crate) async fn execute(&mut self, sql: &str, values: &[Val]) -> Result<u64, sqlx::Error> {
         Ok(match self {
-            Self::Postgres(tx) => bind_pg(sqlx::query(sql), values)
+            Self::Postgres(tx) => bind_all(sqlx::query(sql), values)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
@@ -122,21 +129,6 @@ impl Tx {
             Self::Sqlite(tx) => tx.commit().await,
         }
     }
-}
-
-/// Binds `values` to a PostgreSQL query, as [`bind_all`] does for `Any`.
-pub(crate) fn bind_pg<'q>(
-    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    values: &'q [Val],
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    for value in values {
-        query = match value {
-            Val::Text(text) => query.bind(text.as_deref()),
-            Val::Int(int) => query.bind(*int),
-            Val::Bool(flag) => query.bind(i64::from(*flag)),
-        };
-    }
-    query
 }
 
 /// Inserts rows with an `on conflict` clause (or none).
@@ -315,7 +307,7 @@ impl Batch<'_> {
             (0..row.len()).map(|i| row.try_get(i)).collect()
         }
         Ok(match self.db.postgres() {
-            Some(pool) => bind_pg(sqlx::query(sql), values)
+            Some(pool) => bind_all(sqlx::query(sql), values)
                 .fetch_all(pool)
                 .await?
                 .iter()

@@ -414,6 +414,15 @@ async fn wait_until_caught_up(db: &Database) {
     }
 }
 
+/// Whether every projection has applied everything visible in the log.
+async fn nothing_lags(db: &Database) -> bool {
+    projector::status(db)
+        .await
+        .expect("projection status")
+        .iter()
+        .all(|status| status.lag_events == 0)
+}
+
 /// Catches every projection up in the foreground. On PostgreSQL a
 /// transaction elsewhere in the cluster (another test) can briefly hold the
 /// reading horizon back, so retry until nothing lags.
@@ -972,12 +981,7 @@ async fn a_projector_aborted_mid_batch_recovers_to_exactly_what_a_rebuild_produc
         if round >= 20 && interrupted > 0 {
             break;
         }
-        let caught_up = projector::status(&db)
-            .await
-            .expect("projection status")
-            .iter()
-            .all(|status| status.lag_events == 0);
-        if round % 4 == 3 || caught_up {
+        if round % 4 == 3 || nothing_lags(&db).await {
             // More log to read, so later rounds are interrupted mid-way too.
             for _ in 0..5 {
                 register_and_tell(&store, n).await;
@@ -1053,12 +1057,7 @@ async fn a_pipelined_catch_up_aborted_anywhere_ends_as_one_event_per_transaction
         if round >= 12 && interrupted > 0 {
             break;
         }
-        let caught_up = projector::status(&db)
-            .await
-            .expect("projection status")
-            .iter()
-            .all(|status| status.lag_events == 0);
-        if caught_up {
+        if nothing_lags(&db).await {
             for _ in 0..5 {
                 register_and_tell(&store, n).await;
                 n += 1;
