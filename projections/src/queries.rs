@@ -327,35 +327,24 @@ async fn watchlist_page(
 
 /// A page row as a watchlist item, or `None` if it lacks the page's copy of
 /// its child.
-fn page_item(row: PageRow, filter: &WatchFilter, reason: &str) -> Option<WatchItem> {
+fn page_item(row: PageRow<'_>, filter: &WatchFilter, reason: &str) -> Option<WatchItem> {
     let (Some(upn), Some(given_name), Some(family_name), Some(open_reasons)) =
         (row.upn, row.given_name, row.family_name, row.open_reasons)
     else {
         return None;
     };
-    // Borrowed from the row's text: reasons and dates have nothing to escape.
-    #[derive(serde::Deserialize)]
-    struct Open<'a> {
-        #[serde(borrow)]
-        reason: std::borrow::Cow<'a, str>,
-        #[serde(borrow)]
-        since: std::borrow::Cow<'a, str>,
+    let mut reason_details = Vec::with_capacity(2);
+    for open in OpenReasons::new(open_reasons) {
+        let (open_reason, open_since) = open?;
+        reason_details.push(WatchReasonDetail {
+            reason: open_reason.to_owned(),
+            since: open_since.to_owned(),
+        });
     }
-    let open = serde_json::from_str::<Vec<Open<'_>>>(&open_reasons).ok()?;
-    let mut reason_details: Vec<WatchReasonDetail> = open
-        .into_iter()
-        .map(|open| WatchReasonDetail {
-            reason: open.reason.into_owned(),
-            since: open.since.into_owned(),
-        })
-        .collect();
-    if let Some(due) = row
-        .next_due_on
-        .filter(|due| due.as_str() < filter.today.as_str())
-    {
+    if let Some(due) = row.next_due_on.filter(|due| *due < filter.today.as_str()) {
         reason_details.push(WatchReasonDetail {
             reason: "overdue_track_step".to_owned(),
-            since: due,
+            since: due.to_owned(),
         });
     }
     let since = reason_details
@@ -366,13 +355,13 @@ fn page_item(row: PageRow, filter: &WatchFilter, reason: &str) -> Option<WatchIt
         .unwrap_or_default()
         .to_owned();
     Some(WatchItem {
-        child_id: row.child_id,
-        upn,
-        given_name,
-        family_name,
-        la_code: row.la_code,
-        school_urn: row.school_urn,
-        destination_urn: row.destination_urn,
+        child_id: row.child_id.to_owned(),
+        upn: upn.to_owned(),
+        given_name: given_name.to_owned(),
+        family_name: family_name.to_owned(),
+        la_code: row.la_code.to_owned(),
+        school_urn: row.school_urn.map(str::to_owned),
+        destination_urn: row.destination_urn.map(str::to_owned),
         reasons: reason_details
             .iter()
             .map(|detail| detail.reason.clone())
@@ -382,26 +371,74 @@ fn page_item(row: PageRow, filter: &WatchFilter, reason: &str) -> Option<WatchIt
     })
 }
 
-/// One row of a watchlist page, from either backend.
-struct PageRow {
-    child_id: String,
-    upn: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    la_code: String,
-    school_urn: Option<String>,
-    destination_urn: Option<String>,
-    open_reasons: Option<String>,
-    next_due_on: Option<String>,
+/// The `(reason, since)` pairs of a page row's `open_reasons`, read straight
+/// from the text the child-cases projection writes (and migration 0004
+/// wrote): `[{"reason":"no_destination","since":"2026-09-01"},...]`. Reasons
+/// and dates have nothing to escape. An item is `None` where the text is not
+/// in that shape, and the caller then takes the general path. (A JSON parser
+/// here cost a thousand instructions a row, half the page's decoding.)
+struct OpenReasons<'a> {
+    rest: Option<&'a str>,
 }
 
-impl PageRow {
-    fn from_row<'r, R>(row: &'r R) -> Result<Self, sqlx::Error>
+impl<'a> OpenReasons<'a> {
+    fn new(text: &'a str) -> Self {
+        // Without its bracket the text fails to parse as the first item.
+        Self {
+            rest: Some(text.strip_prefix('[').unwrap_or(text)),
+        }
+    }
+}
+
+impl<'a> Iterator for OpenReasons<'a> {
+    type Item = Option<(&'a str, &'a str)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest.take()?;
+        if rest == "]" {
+            return None;
+        }
+        let parsed = (|| {
+            let rest = rest.strip_prefix(r#"{"reason":""#)?;
+            let (reason, rest) = rest.split_once('"')?;
+            let rest = rest.strip_prefix(r#","since":""#)?;
+            let (since, rest) = rest.split_once('"')?;
+            let rest = rest.strip_prefix('}')?;
+            Some((reason, since, rest))
+        })();
+        match parsed {
+            Some((reason, since, rest)) => {
+                self.rest = match rest.strip_prefix(',') {
+                    Some(next) => Some(next),
+                    None if rest == "]" => Some(rest),
+                    None => return Some(None),
+                };
+                Some(Some((reason, since)))
+            }
+            None => Some(None),
+        }
+    }
+}
+
+/// One row of a watchlist page, from either backend, borrowed from the row.
+struct PageRow<'r> {
+    child_id: &'r str,
+    upn: Option<&'r str>,
+    given_name: Option<&'r str>,
+    family_name: Option<&'r str>,
+    la_code: &'r str,
+    school_urn: Option<&'r str>,
+    destination_urn: Option<&'r str>,
+    open_reasons: Option<&'r str>,
+    next_due_on: Option<&'r str>,
+}
+
+impl<'r> PageRow<'r> {
+    fn from_row<R>(row: &'r R) -> Result<Self, sqlx::Error>
     where
         R: Row,
         usize: sqlx::ColumnIndex<R>,
-        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     {
         // By position, in the order of `watchlist_page`'s select list.
         // Every column is text on both backends (see the migrations).
@@ -688,4 +725,52 @@ pub async fn dump_table(
             fields.join(" | ")
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OpenReasons;
+    use crate::read_models::OpenReason;
+
+    fn read(text: &str) -> Vec<Option<(&str, &str)>> {
+        OpenReasons::new(text).collect()
+    }
+
+    #[test]
+    fn open_reasons_are_read_as_the_projection_writes_them() {
+        let written = serde_json::to_string(&vec![
+            OpenReason {
+                reason: "no_destination".into(),
+                since: "2026-09-01".into(),
+            },
+            OpenReason {
+                reason: "appeal_pending".into(),
+                since: "2026-09-03".into(),
+            },
+        ])
+        .expect("serialisable");
+        assert_eq!(
+            read(&written),
+            vec![
+                Some(("no_destination", "2026-09-01")),
+                Some(("appeal_pending", "2026-09-03"))
+            ]
+        );
+        assert_eq!(read("[]"), vec![]);
+    }
+
+    #[test]
+    fn open_reasons_in_another_shape_are_refused_not_misread() {
+        for text in [
+            "",
+            "[",
+            r#"[{"since":"2026-09-01","reason":"no_destination"}]"#,
+            r#"[{"reason":"no_destination","since":"2026-09-01"}"#,
+            r#"[{"reason":"no_destination","since":"2026-09-01"} ]"#,
+            r#"[{"reason": "no_destination", "since": "2026-09-01"}]"#,
+        ] {
+            let items = read(text);
+            assert!(items.contains(&None), "{text:?} read as {items:?}");
+        }
+    }
 }
