@@ -291,11 +291,16 @@ async fn projections_command(db: &Database, command: &ProjectionsCommand) -> Res
             };
             for name in names {
                 let started = std::time::Instant::now();
-                let applied = projector::rebuild(db, name, projector::REBUILD_BATCH).await?;
+                let rebuilt = projector::rebuild(db, name, projector::REBUILD_BATCH).await?;
                 let seconds = started.elapsed().as_secs_f64();
+                let how = match &rebuilt.in_place {
+                    None => "in fresh tables, swapped in".to_owned(),
+                    Some(why) => format!("in place: {why}"),
+                };
                 println!(
-                    "rebuilt {name}: {applied} events in {seconds:.2} s ({:.0} events/s)",
-                    applied as f64 / seconds.max(1e-9)
+                    "rebuilt {name}: {} events in {seconds:.2} s ({:.0} events/s), {how}",
+                    rebuilt.events,
+                    rebuilt.events as f64 / seconds.max(1e-9)
                 );
             }
         }

@@ -35,6 +35,17 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
 }
 
+impl DbError {
+    /// The database error underneath, for callers that report only those.
+    pub(crate) fn into_sqlx(self) -> sqlx::Error {
+        match self {
+            DbError::Connect(error) | DbError::Sqlx(error) => error,
+            DbError::Migrate(error) => sqlx::Error::Migrate(Box::new(error)),
+            DbError::UnsupportedUrl(_) => sqlx::Error::Configuration(self.to_string().into()),
+        }
+    }
+}
+
 /// Which kind of database this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
@@ -50,6 +61,8 @@ pub(crate) enum Typed {
 
 #[derive(Debug)]
 struct Inner {
+    /// Where this connects, for [`Database::in_schema`].
+    url: Url,
     typed: Typed,
     any: AnyPool,
     /// Bumped after every append, so projectors in this process run
@@ -126,11 +139,45 @@ impl Database {
     /// is created if missing and put in WAL mode with a busy timeout, so
     /// readers never block the writer.
     pub async fn connect(url: &str, size: PoolSize) -> Result<Self, DbError> {
+        Self::connect_with_search_path(url, size, None).await
+    }
+
+    /// Another handle on this PostgreSQL database whose connections look for
+    /// tables in `schema` before `public`: a shadow rebuild writes its fresh
+    /// tables there with the projector's own, unqualified SQL.
+    pub(crate) async fn in_schema(&self, schema: &str) -> Result<Self, sqlx::Error> {
+        Self::connect_with_search_path(
+            &self.inner.url,
+            PoolSize { max_connections: 4 },
+            Some(schema),
+        )
+        .await
+        .map_err(DbError::into_sqlx)
+    }
+
+    async fn connect_with_search_path(
+        url: &str,
+        size: PoolSize,
+        schema: Option<&str>,
+    ) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
+        // `schema` is one of ours (an identifier of lower-case letters and
+        // underscores), so it needs no quoting.
+        let search_path = schema.map(|schema| format!("set search_path to {schema}, public"));
         let typed = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let search_path = search_path.clone();
             let pool = PgPoolOptions::new()
                 .max_connections(size.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _meta| {
+                    let search_path = search_path.clone();
+                    Box::pin(async move {
+                        if let Some(search_path) = search_path {
+                            conn.execute(search_path.as_str()).await?;
+                        }
+                        Ok(())
+                    })
+                })
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;
@@ -156,10 +203,14 @@ impl Database {
             .max_connections(size.max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _meta| {
+                let search_path = search_path.clone();
                 Box::pin(async move {
                     if is_sqlite {
                         conn.execute("PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL;")
                             .await?;
+                    }
+                    if let Some(search_path) = search_path {
+                        conn.execute(search_path.as_str()).await?;
                     }
                     Ok(())
                 })
@@ -169,6 +220,7 @@ impl Database {
             .map_err(DbError::Connect)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                url: Url(url.to_owned()),
                 typed,
                 any,
                 appended: watch::Sender::new(0),
@@ -266,6 +318,23 @@ impl Database {
             Typed::Postgres(pool) => pool.close().await,
             Typed::Sqlite(pool) => pool.close().await,
         }
+    }
+}
+
+/// A database URL, shown by `Debug` without its password.
+struct Url(String);
+
+impl std::ops::Deref for Url {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod db;
 pub mod projector;
 pub mod queries;
 pub mod read_models;
+mod shadow;
 pub mod store;
 
 pub use db::{BackendKind, Database, DbError, PoolSize};

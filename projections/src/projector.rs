@@ -677,40 +677,79 @@ pub async fn reset(db: &Database, name: &str) -> Result<(), ProjectionError> {
 /// its events, small enough to hold in memory (about 100 MB).
 pub const REBUILD_BATCH: i64 = 100_000;
 
-/// Rebuilds a projection from the log: reset, then catch up in large
-/// batches. With PostgreSQL, a running `serve` that holds the projection's
-/// lock does the catching up itself; this waits for it.
-pub async fn rebuild(db: &Database, name: &str, batch: i64) -> Result<u64, ProjectionError> {
-    match lock(db, name).await? {
-        Some(guard) => {
-            reset(db, name).await?;
-            let applied = catch_up(db, name, batch).await?;
-            drop(guard);
-            Ok(applied)
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Events applied: the whole log, as the projection's checkpoint counts it.
+    pub events: u64,
+    /// `None` if the rebuild wrote fresh tables and swapped them in (PostgreSQL,
+    /// with the rights for it); otherwise why it emptied and refilled the live
+    /// tables instead.
+    pub in_place: Option<String>,
+}
+
+/// Rebuilds a projection from the log in batches of `batch` events.
+///
+/// On PostgreSQL, with the rights for it, in fresh tables swapped in at the
+/// end (see [`crate::shadow`]): the live tables stay readable meanwhile and
+/// a failure leaves them as they were. Otherwise in place: reset, then catch
+/// up. Either way, then up to the head of the log: here, or, if a running
+/// `serve` holds the projection's lock, by that `serve` (this waits for it).
+pub async fn rebuild(db: &Database, name: &str, batch: i64) -> Result<Rebuilt, ProjectionError> {
+    let name = projection(name)?;
+    let guard = lock(db, name).await?;
+    let in_place = match db.postgres() {
+        Some(pool) => crate::shadow::refusal(pool, name).await?,
+        None => Some("SQLite rebuilds in place".to_owned()),
+    };
+    match (&in_place, db.postgres()) {
+        (None, Some(pool)) => {
+            crate::shadow::rebuild(db, pool, name, batch).await?;
         }
-        None => {
-            reset(db, name).await?;
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                // The holder may have gone (its connection closing): then
-                // finish the catching up here rather than wait for nobody.
-                if let Some(guard) = lock(db, name).await? {
-                    let applied = catch_up(db, name, batch).await?;
-                    drop(guard);
-                    let status = status_of(db, name).await?;
-                    return Ok(applied.max(u64::try_from(status.events_applied).unwrap_or(0)));
-                }
-                let status = status_of(db, name).await?;
-                if let Some(error) = status.error {
-                    return Err(ProjectionError::BadEvent {
-                        position: status.position,
-                        detail: error,
-                    });
-                }
-                if status.lag_events == 0 {
-                    return Ok(u64::try_from(status.events_applied).unwrap_or(0));
-                }
+        _ => {
+            if let Some(why) = &in_place {
+                tracing::info!(projection = name, "rebuilding in place: {why}");
             }
+            reset(db, name).await?;
+        }
+    }
+    let events = catch_up_to_head(db, name, batch, guard).await?;
+    Ok(Rebuilt { events, in_place })
+}
+
+/// Brings a rebuilt projection up to the head of the log, here if `guard`
+/// holds its lock, otherwise by waiting for the process that does; returns
+/// the events its checkpoint has applied.
+async fn catch_up_to_head(
+    db: &Database,
+    name: &str,
+    batch: i64,
+    guard: Option<LockGuard>,
+) -> Result<u64, ProjectionError> {
+    let applied = |status: ProjectionStatus| u64::try_from(status.events_applied).unwrap_or(0);
+    if let Some(guard) = guard {
+        catch_up(db, name, batch).await?;
+        drop(guard);
+        return Ok(applied(status_of(db, name).await?));
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The holder may have gone (its connection closing): then finish the
+        // catching up here rather than wait for nobody.
+        if let Some(guard) = lock(db, name).await? {
+            catch_up(db, name, batch).await?;
+            drop(guard);
+            return Ok(applied(status_of(db, name).await?));
+        }
+        let status = status_of(db, name).await?;
+        if let Some(error) = status.error {
+            return Err(ProjectionError::BadEvent {
+                position: status.position,
+                detail: error,
+            });
+        }
+        if status.lag_events == 0 {
+            return Ok(applied(status));
         }
     }
 }

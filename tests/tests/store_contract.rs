@@ -361,9 +361,16 @@ fn assert_same_tables(
 async fn rebuild_all(db: &Database) {
     wait_for_projector_locks_released(db).await;
     for name in PROJECTIONS {
-        projector::rebuild(db, name, 1000)
+        let rebuilt = projector::rebuild(db, name, 1000)
             .await
             .unwrap_or_else(|error| panic!("rebuild {name}: {error}"));
+        // The tests' role owns its database: on PostgreSQL, fresh tables.
+        assert_eq!(
+            rebuilt.in_place.is_none(),
+            db.kind() == BackendKind::Postgres,
+            "how {name} was rebuilt: {:?}",
+            rebuilt.in_place
+        );
     }
 }
 
@@ -1601,4 +1608,190 @@ async fn on_postgres_snapshot_mode_double_applies_and_stays_off() {
     assert_eq!(distinct.len(), fold.entries.len());
     db.close().await;
     test_db.drop_database().await;
+}
+
+/// A rebuild on PostgreSQL writes fresh tables beside the live ones and swaps
+/// them in (ADR 0008): while it runs, a `serve`'s projectors go on feeding the
+/// live tables and readers never find them emptied; afterwards every event is
+/// projected once and the tables equal another rebuild's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_rebuild_swaps_in_fresh_tables_while_the_live_ones_stay_readable_and_fed() {
+    let Some(test_db) = rollcall_tests::pg::fresh_database().await else {
+        return;
+    };
+    let (db, store) = open(&test_db.url).await;
+    let store = Arc::new(store);
+    for n in 0..30 {
+        register_and_tell(&store, n).await;
+    }
+    catch_up_all(&db, 1000).await;
+    let children_before = scalar(&db, "select count(*) from child_summary").await;
+    let timeline_before = scalar(&db, "select count(*) from timeline").await;
+    assert_eq!(children_before, 30);
+
+    // A `serve`: its projectors hold every projection's lock.
+    let (stop, stopped) = watch::channel(false);
+    let config = ProjectorConfig {
+        batch_size: 7,
+        poll_interval: Duration::from_millis(20),
+    };
+    let projectors: Vec<_> = PROJECTIONS
+        .iter()
+        .map(|name| tokio::spawn(projector::run(db.clone(), name, config, stopped.clone())))
+        .collect();
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for n in 30..60 {
+                register_and_tell(&store, n).await;
+            }
+        })
+    };
+    let (reading, still_reading) = watch::channel(true);
+    let reader = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut reads = 0u32;
+            while *still_reading.borrow() {
+                let children = scalar(&db, "select count(*) from child_summary").await;
+                let entries = scalar(&db, "select count(*) from timeline").await;
+                assert!(
+                    children >= children_before && entries >= timeline_before,
+                    "the live tables shrank during a rebuild: {children} children, {entries} timeline entries"
+                );
+                reads += 1;
+                sleep(Duration::from_millis(5)).await;
+            }
+            reads
+        })
+    };
+
+    for name in PROJECTIONS {
+        let rebuilt = projector::rebuild(&db, name, 50)
+            .await
+            .unwrap_or_else(|error| panic!("rebuild {name}: {error}"));
+        assert_eq!(rebuilt.in_place, None, "{name} rebuilt in fresh tables");
+    }
+    writer.await.expect("the writer did not panic");
+    reading.send(false).expect("the reader is listening");
+    let reads = reader.await.expect("the reader saw no shrinking table");
+    assert!(reads > 0, "the reader read during the rebuilds");
+
+    wait_until_caught_up(&db).await;
+    stop.send(true).expect("the projectors are listening");
+    for projector in projectors {
+        tokio::time::timeout(Duration::from_secs(30), projector)
+            .await
+            .expect("a projector stops promptly when told")
+            .expect("a projector task did not panic");
+    }
+    assert_eq!(scalar(&db, "select count(*) from child_summary").await, 60);
+    assert_every_event_projected_once(&db).await;
+    assert_eq!(shadow_schemas(&db).await, 0, "no shadow schema is left");
+    let live = dump_all(&db).await;
+    rebuild_all(&db).await;
+    assert_same_tables(&live, &dump_all(&db).await);
+    db.close().await;
+    test_db.drop_database().await;
+}
+
+/// The service role of docs/operations.md may not create schemas or drop the
+/// owner's tables: its rebuilds empty and refill the live tables instead, and
+/// say so, with the same result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_the_service_role_rebuilds_in_place_with_the_same_result() {
+    use sqlx::Executor as _;
+    let Some(test_db) = rollcall_tests::pg::fresh_database().await else {
+        return;
+    };
+    let (db, store) = open(&test_db.url).await;
+    for n in 0..12 {
+        register_and_tell(&store, n).await;
+    }
+    catch_up_all(&db, 1000).await;
+    let live = dump_all(&db).await;
+
+    let role = format!("rollcall_app_{}", Uuid::new_v4().simple());
+    let grants = format!(
+        "create role {role} login password 'app'; \
+         grant select, insert on events, access_log to {role}; \
+         grant select, insert, update, delete on child_summary, child_upns, watchlist, \
+             open_track_steps, incoming_cohort, transition_info, destination_changes, \
+             day_one_no_shows, timeline, projection_checkpoints, api_tokens, snapshots to {role}; \
+         grant truncate on child_summary, child_upns, watchlist, open_track_steps, incoming_cohort, \
+             transition_info, destination_changes, day_one_no_shows, timeline to {role}; \
+         grant usage on all sequences in schema public to {role};"
+    );
+    let owner = db.postgres().expect("a PostgreSQL database");
+    owner
+        .execute(grants.as_str())
+        .await
+        .expect("create the service role");
+    let (_, rest) = test_db.url.split_once("://").expect("a URL");
+    let host_and_database = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+    let app = Database::connect(
+        &format!("postgres://{role}:app@{host_and_database}"),
+        PoolSize::default(),
+    )
+    .await
+    .expect("the service role connects");
+    for name in PROJECTIONS {
+        let rebuilt = projector::rebuild(&app, name, 5)
+            .await
+            .unwrap_or_else(|error| panic!("rebuild {name} as the service role: {error}"));
+        let why = rebuilt.in_place.expect("rebuilt in place");
+        assert!(why.contains("may not create schemas"), "{why}");
+    }
+    assert_same_tables(&live, &dump_all(&app).await);
+    app.close().await;
+    owner
+        .execute(format!("drop owned by {role}; drop role {role}").as_str())
+        .await
+        .expect("drop the service role");
+    db.close().await;
+    test_db.drop_database().await;
+}
+
+/// A rebuild that cannot finish (here an event it cannot read) reports why
+/// and leaves the live tables exactly as they were, with no shadow behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_a_failed_rebuild_leaves_the_live_tables_as_they_were() {
+    let Some(test_db) = rollcall_tests::pg::fresh_database().await else {
+        return;
+    };
+    let (db, store) = open(&test_db.url).await;
+    let child = register_and_tell(&store, 3).await;
+    register_and_tell(&store, 4).await;
+    catch_up_all(&db, 1000).await;
+    let live = dump_all(&db).await;
+    let next = i64::try_from(sequences_of(&db, child).await.len()).expect("a small count") + 1;
+    sqlx::query(
+        "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         values ('child_case', $1, $2, 'NoSuchEvent', '1.0', '{\"NoSuchEvent\": {}}', '{}')",
+    )
+    .bind(child.to_string())
+    .bind(next)
+    .execute(db.any())
+    .await
+    .expect("append an event no projection can read");
+
+    for name in PROJECTIONS {
+        match projector::rebuild(&db, name, 1000).await {
+            Err(projector::ProjectionError::BadEvent { .. }) => {}
+            other => panic!("rebuild {name} over an unreadable event: {other:?}"),
+        }
+    }
+    assert_same_tables(&live, &dump_all(&db).await);
+    assert_eq!(shadow_schemas(&db).await, 0, "the shadows were dropped");
+    db.close().await;
+    test_db.drop_database().await;
+}
+
+/// Shadow schemas left in the database.
+async fn shadow_schemas(db: &Database) -> i64 {
+    scalar(
+        db,
+        "select count(*) from pg_namespace where nspname like 'rollcall\\_rebuild\\_%'",
+    )
+    .await
 }
