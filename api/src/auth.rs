@@ -332,9 +332,7 @@ pub async fn revoke_token(db: &Database, name: &str) -> Result<(), TokenError> {
 }
 
 fn now_text() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    projections::store::timestamp(chrono::Utc::now())
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::db::{BackendKind, Database, Typed};
 use crate::read_models::{self, CaseCache};
-use crate::store::normalise_timestamp;
+use crate::store::{normalise_timestamp, timestamp};
 
 /// The projections, each with its own checkpoint and tables.
 pub const PROJECTIONS: [&str; 4] = [
@@ -138,16 +138,17 @@ pub async fn read_after(
                 .bind(last_pos)
                 .bind(limit)
                 .fetch(pool);
+            // Columns by position, in the order of the select list (a look-up
+            // by name hashes the name, seven times an event).
             while let Some(row) = rows.try_next().await? {
-                let recorded_at: chrono::DateTime<chrono::Utc> = row.try_get("recorded_at")?;
                 events.push(stored_event(
-                    row.try_get("tx")?,
-                    row.try_get("position")?,
-                    row.try_get("aggregate_id")?,
-                    row.try_get("sequence")?,
-                    row.try_get("payload")?,
-                    row.try_get("metadata")?,
-                    recorded_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    row.try_get(4)?,
+                    row.try_get(5)?,
+                    timestamp(row.try_get(6)?),
                 )?);
             }
         }
@@ -159,13 +160,13 @@ pub async fn read_after(
                 .fetch(db.any());
             while let Some(row) = rows.try_next().await? {
                 events.push(stored_event(
-                    row.try_get("tx")?,
-                    row.try_get("position")?,
-                    row.try_get("aggregate_id")?,
-                    row.try_get("sequence")?,
-                    row.try_get("payload")?,
-                    row.try_get("metadata")?,
-                    normalise_timestamp(&row.try_get::<String, _>("recorded_at")?),
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    row.try_get(4)?,
+                    row.try_get(5)?,
+                    normalise_timestamp(row.try_get(6)?),
                 )?);
             }
         }
@@ -349,10 +350,7 @@ async fn move_checkpoint(
                 to.0.into(),
                 to.1.into(),
                 i64::try_from(count).unwrap_or(i64::MAX).into(),
-                chrono::Utc::now()
-                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                    .to_string()
-                    .into(),
+                timestamp(chrono::Utc::now()).into(),
                 name.into(),
                 from.0.into(),
                 from.1.into(),

@@ -397,14 +397,15 @@ impl Store {
 /// Timestamps leave the API as RFC 3339 in UTC with microseconds, whichever
 /// backend stored them (SQLite keeps milliseconds).
 pub fn normalise_timestamp(raw: &str) -> String {
-    DateTime::parse_from_rfc3339(raw).map_or_else(
-        |_| raw.to_owned(),
-        |at| {
-            at.with_timezone(&Utc)
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                .to_string()
-        },
-    )
+    DateTime::parse_from_rfc3339(raw)
+        .map_or_else(|_| raw.to_owned(), |at| timestamp(at.with_timezone(&Utc)))
+}
+
+/// A moment as Rollcall writes it everywhere: RFC 3339 in UTC with
+/// microseconds and a `Z` (`2026-09-01T08:30:00.000000Z`). Without a format
+/// string to interpret each time: the projector writes one per event.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn metadata_for(context: &CommandContext, command: &str) -> HashMap<String, String> {
