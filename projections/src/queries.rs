@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use crate::db::Database;
-use crate::read_models::{Val, bind_all, placeholders};
+use crate::read_models::{PAGE_SEPARATOR, Val, bind_all, placeholders};
 
 /// A child's summary row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -289,10 +289,8 @@ async fn watchlist_page(
     filter: &WatchFilter,
     reason: &str,
 ) -> Result<Option<Vec<WatchItem>>, sqlx::Error> {
-    let mut sql = Sql::new(
-        "select child_id, upn, given_name, family_name, la_code, school_urn, destination_urn, \
-         open_reasons, next_due_on from watchlist where cleared_on is null",
-    );
+    let mut sql =
+        Sql::new("select child_id, la_code, page from watchlist where cleared_on is null");
     sql.filter(" and la_code = ?", filter.la_code.as_deref());
     sql.push(" and reason = ?", [Val::from(reason)]);
     sql.filter(" and child_id > ?", filter.after.as_deref());
@@ -328,11 +326,22 @@ async fn watchlist_page(
 /// A page row as a watchlist item, or `None` if it lacks the page's copy of
 /// its child.
 fn page_item(row: PageRow<'_>, filter: &WatchFilter, reason: &str) -> Option<WatchItem> {
-    let (Some(upn), Some(given_name), Some(family_name), Some(open_reasons)) =
-        (row.upn, row.given_name, row.family_name, row.open_reasons)
-    else {
+    // The fields of `page` (migration 0006), in order.
+    let mut fields = row.page?.split(PAGE_SEPARATOR);
+    let mut field = || fields.next();
+    let (upn, given_name, family_name, school_urn, destination_urn, open_reasons, next_due_on) = (
+        field()?,
+        field()?,
+        field()?,
+        field()?,
+        field()?,
+        field()?,
+        field()?,
+    );
+    if fields.next().is_some() {
         return None;
-    };
+    }
+    let present = |value: &str| (!value.is_empty()).then(|| value.to_owned());
     let mut reason_details = Vec::with_capacity(2);
     for open in OpenReasons::new(open_reasons) {
         let (open_reason, open_since) = open?;
@@ -341,10 +350,10 @@ fn page_item(row: PageRow<'_>, filter: &WatchFilter, reason: &str) -> Option<Wat
             since: open_since.to_owned(),
         });
     }
-    if let Some(due) = row.next_due_on.filter(|due| *due < filter.today.as_str()) {
+    if !next_due_on.is_empty() && next_due_on < filter.today.as_str() {
         reason_details.push(WatchReasonDetail {
             reason: "overdue_track_step".to_owned(),
-            since: due.to_owned(),
+            since: next_due_on.to_owned(),
         });
     }
     let since = reason_details
@@ -360,8 +369,8 @@ fn page_item(row: PageRow<'_>, filter: &WatchFilter, reason: &str) -> Option<Wat
         given_name: given_name.to_owned(),
         family_name: family_name.to_owned(),
         la_code: row.la_code.to_owned(),
-        school_urn: row.school_urn.map(str::to_owned),
-        destination_urn: row.destination_urn.map(str::to_owned),
+        school_urn: present(school_urn),
+        destination_urn: present(destination_urn),
         reasons: reason_details
             .iter()
             .map(|detail| detail.reason.clone())
@@ -423,14 +432,8 @@ impl<'a> Iterator for OpenReasons<'a> {
 /// One row of a watchlist page, from either backend, borrowed from the row.
 struct PageRow<'r> {
     child_id: &'r str,
-    upn: Option<&'r str>,
-    given_name: Option<&'r str>,
-    family_name: Option<&'r str>,
     la_code: &'r str,
-    school_urn: Option<&'r str>,
-    destination_urn: Option<&'r str>,
-    open_reasons: Option<&'r str>,
-    next_due_on: Option<&'r str>,
+    page: Option<&'r str>,
 }
 
 impl<'r> PageRow<'r> {
@@ -444,14 +447,8 @@ impl<'r> PageRow<'r> {
         // Every column is text on both backends (see the migrations).
         Ok(Self {
             child_id: row.try_get_unchecked(0)?,
-            upn: row.try_get_unchecked(1)?,
-            given_name: row.try_get_unchecked(2)?,
-            family_name: row.try_get_unchecked(3)?,
-            la_code: row.try_get_unchecked(4)?,
-            school_urn: row.try_get_unchecked(5)?,
-            destination_urn: row.try_get_unchecked(6)?,
-            open_reasons: row.try_get_unchecked(7)?,
-            next_due_on: row.try_get_unchecked(8)?,
+            la_code: row.try_get_unchecked(1)?,
+            page: row.try_get_unchecked(2)?,
         })
     }
 }

@@ -425,7 +425,7 @@ const SUMMARY_COLUMNS: [&str; 16] = [
     "last_position",
     "updated_at",
 ];
-const WATCH_COLUMNS: [&str; 14] = [
+const WATCH_COLUMNS: [&str; 8] = [
     "child_id",
     "reason",
     "la_code",
@@ -433,17 +433,17 @@ const WATCH_COLUMNS: [&str; 14] = [
     "opened_position",
     "cleared_on",
     "cleared_position",
-    // The page columns: set on open rows, null once a row is cleared.
-    "upn",
-    "given_name",
-    "family_name",
-    "school_urn",
-    "destination_urn",
-    "open_reasons",
-    "next_due_on",
+    // The page's copy of the child (`page_text`): set on open rows, null
+    // once a row is cleared. (The seven columns migration 0004 added for it
+    // are no longer written: migration 0006.)
+    "page",
 ];
 /// How many of `WATCH_COLUMNS` are the page's copy of the child.
-const WATCH_PAGE_COLUMNS: usize = 7;
+const WATCH_PAGE_COLUMNS: usize = 1;
+
+/// Separates the fields of a watchlist row's `page`: the unit separator,
+/// which no UPN, URN, date, reason or name (no control characters) contains.
+pub(crate) const PAGE_SEPARATOR: char = '\u{1f}';
 const STEP_COLUMNS: [&str; 5] = ["child_id", "la_code", "track", "step", "due_on"];
 const COHORT_COLUMNS: [&str; 5] = [
     "child_id",
@@ -609,22 +609,19 @@ fn derive(id: &str, child: &Projected) -> Derived {
         .map(|(_, due)| due.due_on)
         .min()
         .map(|date| date.to_string());
+    let open = serde_json::to_string(&open).expect("strings serialize");
     let page = vec![
-        identity.upn.as_str().into(),
-        identity.given_name.as_str().into(),
-        identity.family_name.as_str().into(),
-        case.school_urn
-            .as_ref()
-            .map(|urn| urn.as_str().to_owned())
-            .into(),
-        case.destination_urn
-            .as_ref()
-            .map(|urn| urn.as_str().to_owned())
-            .into(),
-        serde_json::to_string(&open)
-            .expect("strings serialize")
-            .into(),
-        next_due_on.into(),
+        [
+            identity.upn.as_str(),
+            identity.given_name.as_str(),
+            identity.family_name.as_str(),
+            case.school_urn.as_ref().map_or("", |urn| urn.as_str()),
+            case.destination_urn.as_ref().map_or("", |urn| urn.as_str()),
+            &open,
+            next_due_on.as_deref().unwrap_or(""),
+        ]
+        .join(PAGE_SEPARATOR.encode_utf8(&mut [0; 4]))
+        .into(),
     ];
     Derived {
         steps,

@@ -59,6 +59,7 @@ both_backends!(
     a_projector_aborted_mid_batch_recovers_to_exactly_what_a_rebuild_produces,
     a_rebuild_reproduces_the_live_read_models_and_the_watchlist_follows_the_story,
     a_pipelined_catch_up_aborted_anywhere_ends_as_one_event_per_transaction_would,
+    migration_0006_writes_the_page_as_the_projector_does,
 );
 
 // ---------------------------------------------------------------------------
@@ -1349,6 +1350,130 @@ async fn a_rebuild_reproduces_the_live_read_models_and_the_watchlist_follows_the
         reasons(left_alone, due.succ_opt().expect("a date").to_string()).await,
         list(&["overdue_track_step", "reported_missing"])
     );
+    db.close().await;
+}
+
+/// Migration 0006 fills each open watchlist row's `page` from the seven
+/// columns of migration 0004 exactly as the projector writes it, and a
+/// one-reason page read from it shows each child as the general path does.
+async fn migration_0006_writes_the_page_as_the_projector_does(url: &str) {
+    let (db, store) = open(url).await;
+    // The stories' first steps, which leave children on the watchlist.
+    for n in 0..16u32 {
+        let child = Uuid::new_v4();
+        execute(&store, child, register(n)).await;
+        for command in story(n as usize).into_iter().take(1 + n as usize % 2) {
+            execute(&store, child, command).await;
+        }
+    }
+    catch_up_all(&db, 1000).await;
+    let open_pages = || async {
+        sqlx::query_as::<_, (String, String, i64, Option<String>)>(
+            "select child_id, reason, opened_position, page from watchlist \
+             where cleared_on is null order by child_id, reason, opened_position",
+        )
+        .fetch_all(db.any())
+        .await
+        .expect("read the open rows")
+    };
+    let written = open_pages().await;
+    let reasons: BTreeSet<&str> = written.iter().map(|row| row.1.as_str()).collect();
+    assert!(
+        reasons.len() >= 3,
+        "the stories leave children on the watchlist for several reasons: {reasons:?}"
+    );
+
+    // Each row as it stood before 0006: the seven columns, no page.
+    for (child, reason, opened, page) in &written {
+        let page = page.as_deref().expect("an open row has its page");
+        let fields: Vec<&str> = page.split('\u{1f}').collect();
+        assert_eq!(fields.len(), 7, "{page:?}");
+        let optional = |i: usize| (!fields[i].is_empty()).then_some(fields[i]);
+        sqlx::query(
+            "update watchlist set upn = $1, given_name = $2, family_name = $3, school_urn = $4, \
+             destination_urn = $5, open_reasons = $6, next_due_on = $7, page = null \
+             where child_id = $8 and reason = $9 and opened_position = $10",
+        )
+        .bind(fields[0])
+        .bind(fields[1])
+        .bind(fields[2])
+        .bind(optional(3))
+        .bind(optional(4))
+        .bind(fields[5])
+        .bind(optional(6))
+        .bind(child)
+        .bind(reason)
+        .bind(opened)
+        .execute(db.any())
+        .await
+        .expect("put a row back as before migration 0006");
+    }
+    let migration = match db.kind() {
+        BackendKind::Postgres => {
+            include_str!("../../migrations/postgres/0006_watchlist_page_one_column.sql")
+        }
+        BackendKind::Sqlite => {
+            include_str!("../../migrations/sqlite/0006_watchlist_page_one_column.sql")
+        }
+    };
+    let update = migration
+        .split(';')
+        .find(|statement| statement.trim_start().starts_with("update watchlist"))
+        .expect("migration 0006 updates the watchlist");
+    sqlx::query(update)
+        .execute(db.any())
+        .await
+        .expect("migration 0006's update runs");
+    assert_eq!(open_pages().await, written);
+    assert_eq!(
+        scalar(
+            &db,
+            "select count(*) from watchlist where upn is not null or open_reasons is not null"
+        )
+        .await,
+        0,
+        "the seven columns are emptied"
+    );
+
+    let filter = |reason: Option<&str>| WatchFilter {
+        la_code: Some(LA.to_owned()),
+        reason: reason.map(str::to_owned),
+        today: today().to_string(),
+        after: None,
+        limit: 1000,
+    };
+    let all = queries::watchlist(&db, &filter(None))
+        .await
+        .expect("the general path");
+    for reason in reasons {
+        let page = queries::watchlist(&db, &filter(Some(reason)))
+            .await
+            .expect("the page path");
+        assert!(!page.is_empty(), "{reason} lists someone");
+        for item in &page {
+            let general = all
+                .iter()
+                .find(|other| other.child_id == item.child_id)
+                .unwrap_or_else(|| panic!("{} is on the general list", item.child_id));
+            let shown = |item: &queries::WatchItem| {
+                (
+                    item.upn.clone(),
+                    item.given_name.clone(),
+                    item.family_name.clone(),
+                    item.la_code.clone(),
+                    item.school_urn.clone(),
+                    item.destination_urn.clone(),
+                    item.reason_details.clone(),
+                )
+            };
+            assert_eq!(
+                shown(item),
+                shown(general),
+                "{reason} page, {}",
+                item.child_id
+            );
+        }
+    }
     db.close().await;
 }
 
