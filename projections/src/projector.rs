@@ -138,18 +138,9 @@ pub async fn read_after(
                 .bind(last_pos)
                 .bind(limit)
                 .fetch(pool);
-            // Columns by position, in the order of the select list (a look-up
-            // by name hashes the name, seven times an event).
             while let Some(row) = rows.try_next().await? {
-                events.push(stored_event(
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                    row.try_get(4)?,
-                    row.try_get(5)?,
-                    timestamp(row.try_get(6)?),
-                )?);
+                let recorded_at = timestamp(row.try_get(6)?);
+                events.push(stored_event(&row, recorded_at)?);
             }
         }
         Typed::Sqlite(_) => {
@@ -159,38 +150,35 @@ pub async fn read_after(
                 .bind(limit)
                 .fetch(db.any());
             while let Some(row) = rows.try_next().await? {
-                events.push(stored_event(
-                    row.try_get(0)?,
-                    row.try_get(1)?,
-                    row.try_get(2)?,
-                    row.try_get(3)?,
-                    row.try_get(4)?,
-                    row.try_get(5)?,
-                    normalise_timestamp(row.try_get(6)?),
-                )?);
+                let recorded_at = normalise_timestamp(row.try_get(6)?);
+                events.push(stored_event(&row, recorded_at)?);
             }
         }
     }
     Ok(events)
 }
 
-fn stored_event(
-    tx: i64,
-    position: i64,
-    child_id: String,
-    sequence: i64,
-    payload: &str,
-    metadata: &str,
-    recorded_at: String,
-) -> Result<StoredEvent, ProjectionError> {
+/// An event from a row of `PG_READ` or `SQLITE_READ`, whose timestamp the
+/// caller has read (its type differs between the backends). Columns by
+/// position, in the order of the select lists: a look-up by name hashes the
+/// name, seven times an event.
+fn stored_event<'r, R>(row: &'r R, recorded_at: String) -> Result<StoredEvent, ProjectionError>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let position = row.try_get(1)?;
     let bad = |detail: String| ProjectionError::BadEvent { position, detail };
     Ok(StoredEvent {
-        tx,
+        tx: row.try_get(0)?,
         position,
-        child_id,
-        sequence,
-        event: serde_json::from_str(payload).map_err(|e| bad(e.to_string()))?,
-        metadata: serde_json::from_str(metadata).map_err(|e| bad(e.to_string()))?,
+        child_id: row.try_get(2)?,
+        sequence: row.try_get(3)?,
+        event: serde_json::from_str(row.try_get(4)?).map_err(|e| bad(e.to_string()))?,
+        metadata: serde_json::from_str(row.try_get(5)?).map_err(|e| bad(e.to_string()))?,
         recorded_at,
     })
 }

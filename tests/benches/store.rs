@@ -1468,7 +1468,7 @@ async fn insert_events(pool: &PgPool, events: Vec<Generated>) {
 // ---------------------------------------------------------------------------
 
 /// One reason's page is read from the watchlist rows' own copy of each child
-/// (migration 0004); the all-reasons page is assembled from child_summary,
+/// (migrations 0004 and 0006); the all-reasons page is assembled from child_summary,
 /// watchlist and open_track_steps. Every child on both must look the same.
 async fn check_page_agrees(db: &Database) {
     let filter = |reason: Option<&str>| WatchFilter {

@@ -1486,14 +1486,9 @@ async fn migration_0006_writes_the_page_as_the_projector_does(url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgres_the_projector_never_skips_an_event_whose_transaction_commits_late() {
     use sqlx::Connection as _;
-    let Some(test_db) = rollcall_tests::pg::fresh_database().await else {
+    let Some((test_db, db, store)) = postgres_with_stories(3).await else {
         return;
     };
-    let (db, store) = open(&test_db.url).await;
-    for n in 0..3 {
-        register_and_tell(&store, n).await;
-    }
-    catch_up_all(&db, 1000).await;
     let applied_before: BTreeMap<String, (i64, i64)> = {
         let mut map = BTreeMap::new();
         for name in PROJECTIONS {
@@ -1741,15 +1736,10 @@ async fn on_postgres_snapshot_mode_double_applies_and_stays_off() {
 /// projected once and the tables equal another rebuild's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgres_a_rebuild_swaps_in_fresh_tables_while_the_live_ones_stay_readable_and_fed() {
-    let Some(test_db) = rollcall_tests::pg::fresh_database().await else {
+    let Some((test_db, db, store)) = postgres_with_stories(30).await else {
         return;
     };
-    let (db, store) = open(&test_db.url).await;
     let store = Arc::new(store);
-    for n in 0..30 {
-        register_and_tell(&store, n).await;
-    }
-    catch_up_all(&db, 1000).await;
     let children_before = scalar(&db, "select count(*) from child_summary").await;
     let timeline_before = scalar(&db, "select count(*) from timeline").await;
     assert_eq!(children_before, 30);
@@ -1826,14 +1816,9 @@ async fn on_postgres_a_rebuild_swaps_in_fresh_tables_while_the_live_ones_stay_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgres_the_service_role_rebuilds_in_place_with_the_same_result() {
     use sqlx::Executor as _;
-    let Some(test_db) = rollcall_tests::pg::fresh_database().await else {
+    let Some((test_db, db, _)) = postgres_with_stories(12).await else {
         return;
     };
-    let (db, store) = open(&test_db.url).await;
-    for n in 0..12 {
-        register_and_tell(&store, n).await;
-    }
-    catch_up_all(&db, 1000).await;
     let live = dump_all(&db).await;
 
     let role = format!("rollcall_app_{}", Uuid::new_v4().simple());
@@ -1881,14 +1866,15 @@ async fn on_postgres_the_service_role_rebuilds_in_place_with_the_same_result() {
 /// and leaves the live tables exactly as they were, with no shadow behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_postgres_a_failed_rebuild_leaves_the_live_tables_as_they_were() {
-    let Some(test_db) = rollcall_tests::pg::fresh_database().await else {
+    let Some((test_db, db, _)) = postgres_with_stories(2).await else {
         return;
     };
-    let (db, store) = open(&test_db.url).await;
-    let child = register_and_tell(&store, 3).await;
-    register_and_tell(&store, 4).await;
-    catch_up_all(&db, 1000).await;
     let live = dump_all(&db).await;
+    let child: String = sqlx::query_scalar("select aggregate_id from events limit 1")
+        .fetch_one(db.any())
+        .await
+        .expect("a child in the log");
+    let child = Uuid::parse_str(&child).expect("children are UUIDs");
     let next = i64::try_from(sequences_of(&db, child).await.len()).expect("a small count") + 1;
     sqlx::query(
         "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
@@ -1910,6 +1896,20 @@ async fn on_postgres_a_failed_rebuild_leaves_the_live_tables_as_they_were() {
     assert_eq!(shadow_schemas(&db).await, 0, "the shadows were dropped");
     db.close().await;
     test_db.drop_database().await;
+}
+
+/// A fresh PostgreSQL database holding `children` children's whole stories,
+/// every projection caught up; `None` (the test is skipped) without PostgreSQL.
+async fn postgres_with_stories(
+    children: u32,
+) -> Option<(rollcall_tests::pg::TestDb, Database, Store)> {
+    let test_db = rollcall_tests::pg::fresh_database().await?;
+    let (db, store) = open(&test_db.url).await;
+    for n in 0..children {
+        register_and_tell(&store, n).await;
+    }
+    catch_up_all(&db, 1000).await;
+    Some((test_db, db, store))
 }
 
 /// Shadow schemas left in the database.
