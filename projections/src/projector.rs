@@ -55,6 +55,8 @@ pub enum ProjectionError {
     CheckpointMoved(String),
     #[error("the projector was stopped")]
     Stopped,
+    #[error("another rebuild of {0} is running; wait for it to finish")]
+    RebuildRunning(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

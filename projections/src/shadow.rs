@@ -73,6 +73,16 @@ pub(crate) async fn rebuild(
     name: &str,
     batch: i64,
 ) -> Result<u64, ProjectionError> {
+    // One shadow per projection: a second rebuild would drop the first's.
+    // Held on a connection of its own until this returns (or the process dies).
+    let mut holder = pool.acquire().await?.detach();
+    let free: bool = sqlx::query_scalar("select pg_try_advisory_lock(hashtext($1))")
+        .bind(format!("rollcall:rebuild:{name}"))
+        .fetch_one(&mut holder)
+        .await?;
+    if !free {
+        return Err(ProjectionError::RebuildRunning(name.to_owned()));
+    }
     let schema = schema_of(name);
     let built = build(db, pool, name, &schema, batch).await;
     let swapped = match built {
@@ -85,6 +95,8 @@ pub(crate) async fn rebuild(
             .execute(format!("drop schema if exists {schema} cascade").as_str())
             .await;
     }
+    // Closing the connection releases the lock.
+    let _ = sqlx::Connection::close(holder).await;
     swapped
 }
 

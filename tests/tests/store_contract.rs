@@ -1862,10 +1862,11 @@ async fn on_postgres_the_service_role_rebuilds_in_place_with_the_same_result() {
     test_db.drop_database().await;
 }
 
-/// A rebuild that cannot finish (here an event it cannot read) reports why
-/// and leaves the live tables exactly as they were, with no shadow behind.
+/// A rebuild that cannot finish (another rebuild of the projection running,
+/// an event it cannot read) reports why and leaves the live tables exactly as
+/// they were, with no shadow behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn on_postgres_a_failed_rebuild_leaves_the_live_tables_as_they_were() {
+async fn on_postgres_a_refused_or_failed_rebuild_leaves_the_live_tables_as_they_were() {
     let Some((test_db, db, _)) = postgres_with_stories(2).await else {
         return;
     };
@@ -1875,6 +1876,25 @@ async fn on_postgres_a_failed_rebuild_leaves_the_live_tables_as_they_were() {
         .await
         .expect("a child in the log");
     let child = Uuid::parse_str(&child).expect("children are UUIDs");
+
+    // While another rebuild of a projection runs, a second one is refused.
+    {
+        use sqlx::Connection as _;
+        let mut other = sqlx::PgConnection::connect(&test_db.url)
+            .await
+            .expect("another connection");
+        sqlx::query("select pg_advisory_lock(hashtext('rollcall:rebuild:timeline'))")
+            .execute(&mut other)
+            .await
+            .expect("take the rebuild lock");
+        match projector::rebuild(&db, "timeline", 1000).await {
+            Err(projector::ProjectionError::RebuildRunning(name)) => assert_eq!(name, "timeline"),
+            other => panic!("a second rebuild of timeline: {other:?}"),
+        }
+        other.close().await.expect("close the other connection");
+    }
+    assert_same_tables(&live, &dump_all(&db).await);
+
     let next = i64::try_from(sequences_of(&db, child).await.len()).expect("a small count") + 1;
     sqlx::query(
         "insert into events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
