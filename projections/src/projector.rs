@@ -679,7 +679,7 @@ pub struct Rebuilt {
 /// Rebuilds a projection from the log in batches of `batch` events.
 ///
 /// On PostgreSQL, with the rights for it, in fresh tables swapped in at the
-/// end (see [`crate::shadow`]): the live tables stay readable meanwhile and
+/// end (ADR 0008): the live tables stay readable meanwhile and
 /// a failure leaves them as they were. Otherwise in place: reset, then catch
 /// up. Either way, then up to the head of the log: here, or, if a running
 /// `serve` holds the projection's lock, by that `serve` (this waits for it).
@@ -687,19 +687,18 @@ pub async fn rebuild(db: &Database, name: &str, batch: i64) -> Result<Rebuilt, P
     let name = projection(name)?;
     let guard = lock(db, name).await?;
     let in_place = match db.postgres() {
-        Some(pool) => crate::shadow::refusal(pool, name).await?,
+        Some(pool) => match crate::shadow::refusal(pool, name).await? {
+            None => {
+                crate::shadow::rebuild(db, pool, name, batch).await?;
+                None
+            }
+            refused => refused,
+        },
         None => Some("SQLite rebuilds in place".to_owned()),
     };
-    match (&in_place, db.postgres()) {
-        (None, Some(pool)) => {
-            crate::shadow::rebuild(db, pool, name, batch).await?;
-        }
-        _ => {
-            if let Some(why) = &in_place {
-                tracing::info!(projection = name, "rebuilding in place: {why}");
-            }
-            reset(db, name).await?;
-        }
+    if let Some(why) = &in_place {
+        tracing::info!(projection = name, "rebuilding in place: {why}");
+        reset(db, name).await?;
     }
     let events = catch_up_to_head(db, name, batch, guard).await?;
     Ok(Rebuilt { events, in_place })
