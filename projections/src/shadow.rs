@@ -110,7 +110,8 @@ async fn build(
     batch: i64,
 ) -> Result<u64, ProjectionError> {
     let tables = tables_of(name);
-    let mut conn = pool.acquire().await?;
+    // Out of the pool: its session settings (below) go with it.
+    let mut conn = pool.acquire().await?.detach();
     // A shadow left by a rebuild that died is of no use: it starts again.
     conn.execute(
         format!("drop schema if exists {schema} cascade; create schema {schema}").as_str(),
@@ -127,7 +128,7 @@ async fn build(
               where conrelid = $1::regclass and contype = 'p'",
         )
         .bind(format!("public.{table}"))
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut conn)
         .await?;
         if let Some(key) = key {
             conn.execute(format!("alter table {schema}.{table} add {key}").as_str())
@@ -146,7 +147,7 @@ async fn build(
         "insert into {schema}.projection_checkpoints (name) values ($1)"
     ))
     .bind(name)
-    .execute(&mut *conn)
+    .execute(&mut conn)
     .await?;
 
     let started = Instant::now();
@@ -170,7 +171,7 @@ async fn build(
               where indrelid = $1::regclass and not indisprimary order by indexrelid",
         )
         .bind(format!("public.{table}"))
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await?;
         for definition in definitions {
             let live = format!(" ON public.{table} ");
@@ -197,7 +198,6 @@ async fn build(
             .await?;
         copy_grants(&mut conn, schema, table).await?;
     }
-    conn.execute("reset maintenance_work_mem").await?;
     tracing::info!(
         projection = name,
         seconds = started.elapsed().as_secs_f64(),
