@@ -433,13 +433,11 @@ const WATCH_COLUMNS: [&str; 8] = [
     "opened_position",
     "cleared_on",
     "cleared_position",
-    // The page's copy of the child (`page_text`): set on open rows, null
+    // The page's copy of the child (`Derived::page`): set on open rows, null
     // once a row is cleared. (The seven columns migration 0004 added for it
     // are no longer written: migration 0006.)
     "page",
 ];
-/// How many of `WATCH_COLUMNS` are the page's copy of the child.
-const WATCH_PAGE_COLUMNS: usize = 1;
 
 /// Separates the fields of a watchlist row's `page`: the unit separator,
 /// which no UPN, URN, date, reason or name (no control characters) contains.
@@ -559,10 +557,11 @@ pub(crate) struct OpenReason {
 struct Derived {
     steps: Vec<Vec<Val>>,
     cohort: Option<Vec<Val>>,
-    /// What the watchlist page shows of the child, copied onto each of its
-    /// open rows (`WATCH_PAGE_COLUMNS`): identity, schools, every open reason
-    /// with its start, and the earliest due date of its open track steps.
-    page: Option<Vec<Val>>,
+    /// What the watchlist page shows of the child, copied into the `page`
+    /// column of each of its open rows: identity, schools, every open reason
+    /// with its start, and the earliest due date of its open track steps,
+    /// joined by `PAGE_SEPARATOR` (migration 0006 has the order).
+    page: Option<Val>,
 }
 
 fn derive(id: &str, child: &Projected) -> Derived {
@@ -610,19 +609,17 @@ fn derive(id: &str, child: &Projected) -> Derived {
         .min()
         .map(|date| date.to_string());
     let open = serde_json::to_string(&open).expect("strings serialize");
-    let page = vec![
-        [
-            identity.upn.as_str(),
-            identity.given_name.as_str(),
-            identity.family_name.as_str(),
-            case.school_urn.as_ref().map_or("", |urn| urn.as_str()),
-            case.destination_urn.as_ref().map_or("", |urn| urn.as_str()),
-            &open,
-            next_due_on.as_deref().unwrap_or(""),
-        ]
-        .join(PAGE_SEPARATOR.encode_utf8(&mut [0; 4]))
-        .into(),
-    ];
+    let page = [
+        identity.upn.as_str(),
+        identity.given_name.as_str(),
+        identity.family_name.as_str(),
+        case.school_urn.as_ref().map_or("", |urn| urn.as_str()),
+        case.destination_urn.as_ref().map_or("", |urn| urn.as_str()),
+        &open,
+        next_due_on.as_deref().unwrap_or(""),
+    ]
+    .join(PAGE_SEPARATOR.encode_utf8(&mut [0; 4]))
+    .into();
     Derived {
         steps,
         cohort,
@@ -699,7 +696,7 @@ pub(crate) async fn apply_child_cases(
         }
         for reason in was_open.iter().filter(|reason| !after.contains(reason)) {
             if let Some((since, opened)) = child.open.remove(reason.as_str()) {
-                let mut row: Vec<Val> = vec![
+                let row: Vec<Val> = vec![
                     stored.child_id.clone().into(),
                     reason.as_str().into(),
                     la.into(),
@@ -707,13 +704,8 @@ pub(crate) async fn apply_child_cases(
                     opened.into(),
                     date.clone().into(),
                     stored.position.into(),
+                    Val::Text(None),
                 ];
-                row.extend(
-                    [Val::Text(None)]
-                        .into_iter()
-                        .cycle()
-                        .take(WATCH_PAGE_COLUMNS),
-                );
                 watch.insert(
                     (stored.child_id.clone(), reason.as_str().to_owned(), opened),
                     row,
@@ -831,7 +823,7 @@ pub(crate) async fn apply_child_cases(
         for (reason, (since, opened)) in &child.open {
             let key = (id.clone(), reason.clone(), *opened);
             if page_changed || watch.contains_key(&key) {
-                let mut row: Vec<Val> = vec![
+                let row: Vec<Val> = vec![
                     id.clone().into(),
                     reason.clone().into(),
                     la.clone().into(),
@@ -839,8 +831,8 @@ pub(crate) async fn apply_child_cases(
                     (*opened).into(),
                     Val::Text(None),
                     Val::Int(None),
+                    page.clone(),
                 ];
-                row.extend(page.iter().cloned());
                 watch.insert(key, row);
             }
         }
